@@ -1,0 +1,5 @@
+//! A Lichat chat server: wire format, protocol engine and event loop.
+#![warn(missing_docs)]
+
+pub mod engine;
+pub mod wire;

@@ -1,0 +1,3 @@
+fn main() {
+    println!("lichat-tcp-server: not yet serving");
+}

@@ -1,0 +1,433 @@
+//! §1 and §3.1 Reading updates: a pure parser over one NUL-terminated
+//! update, and an incremental [`Reader`] that splits a byte stream at NUL.
+
+use super::symbol::{Known, Package, Symbol, lower};
+use super::value::{Integer, Object, ObjectError, Value};
+use std::borrow::Cow;
+
+/// Lists may nest at most this deep; deeper input is refused before any
+/// recursion could overflow the stack (printing, comparing and dropping a
+/// value all recurse).
+pub const MAX_DEPTH: usize = 64;
+
+/// Why an update could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// §5.1.2: the update exceeded the maximum size; it was skipped up to
+    /// its NUL without being buffered.
+    TooLong,
+    /// The bytes are not UTF-8; `at` is the offset of the first bad byte.
+    InvalidUtf8 {
+        /// Byte offset within the update.
+        at: usize,
+    },
+    /// The text does not follow the BNF of §1.
+    Syntax {
+        /// Byte offset within the update.
+        at: usize,
+        /// What was wrong there.
+        what: &'static str,
+    },
+    /// Lists nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// The expression is not an object (§1.2).
+    Object(ObjectError),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::TooLong => f.write_str("the update is too long"),
+            ReadError::InvalidUtf8 { at } => write!(f, "invalid UTF-8 at byte {at}"),
+            ReadError::Syntax { at, what } => write!(f, "{what} at byte {at}"),
+            ReadError::TooDeep => write!(f, "lists are nested deeper than {MAX_DEPTH}"),
+            ReadError::Object(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<ObjectError> for ReadError {
+    fn from(e: ObjectError) -> ReadError {
+        ReadError::Object(e)
+    }
+}
+
+fn is_white(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
+/// Bytes that end a name: the BNF's TERMINAL, white space and NUL.
+fn ends_name(b: u8) -> bool {
+    matches!(b, b':' | b'"' | b'.' | b'(' | b')' | 0) || is_white(b)
+}
+
+/// Bytes that may follow a number for it to be one.
+fn ends_number(b: u8) -> bool {
+    matches!(b, b'(' | b')' | b'"' | 0) || is_white(b)
+}
+
+fn syntax(at: usize, what: &'static str) -> ReadError {
+    ReadError::Syntax { at, what }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn skip_white(&mut self) {
+        while self.pos < self.bytes.len() && is_white(self.bytes[self.pos]) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// Reads one expression with an explicit stack: no recursion.
+    fn expr(&mut self) -> Result<Value, ReadError> {
+        let mut stack: Vec<Vec<Value>> = Vec::new();
+        loop {
+            self.skip_white();
+            let Some(b) = self.peek() else {
+                return Err(syntax(
+                    self.pos,
+                    if stack.is_empty() {
+                        "expected an expression"
+                    } else {
+                        "unclosed list"
+                    },
+                ));
+            };
+            let value = match b {
+                b'(' => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(ReadError::TooDeep);
+                    }
+                    self.pos += 1;
+                    stack.push(Vec::new());
+                    continue;
+                }
+                b')' => {
+                    let Some(items) = stack.pop() else {
+                        return Err(syntax(self.pos, "unbalanced ')'"));
+                    };
+                    self.pos += 1;
+                    Value::List(items)
+                }
+                b'"' => self.string()?,
+                b'0'..=b'9' | b'.' => self.number_or_symbol()?,
+                _ => Value::Symbol(self.symbol()?),
+            };
+            match stack.last_mut() {
+                Some(list) => list.push(value),
+                None => return Ok(value),
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<Value, ReadError> {
+        let start = self.pos;
+        self.pos += 1;
+        let mut owned: Option<String> = None;
+        let mut run = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(syntax(start, "unterminated string")),
+                Some(b'"') => {
+                    let tail = &self.text[run..self.pos];
+                    self.pos += 1;
+                    return Ok(Value::String(match owned {
+                        Some(mut s) => {
+                            s.push_str(tail);
+                            s
+                        }
+                        None => tail.to_owned(),
+                    }));
+                }
+                Some(b'\\') => {
+                    let s = owned.get_or_insert_with(String::new);
+                    s.push_str(&self.text[run..self.pos]);
+                    self.pos += 1;
+                    let Some(c) = self.text[self.pos..].chars().next() else {
+                        return Err(syntax(start, "unterminated string"));
+                    };
+                    s.push(c);
+                    self.pos += c.len_utf8();
+                    run = self.pos;
+                }
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    fn number_or_symbol(&mut self) -> Result<Value, ReadError> {
+        let start = self.pos;
+        let mut end = start;
+        while end < self.bytes.len() && self.bytes[end].is_ascii_digit() {
+            end += 1;
+        }
+        let int_end = end;
+        let has_dot = end < self.bytes.len() && self.bytes[end] == b'.';
+        if has_dot {
+            end += 1;
+            while end < self.bytes.len() && self.bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+        }
+        let terminated = end == self.bytes.len() || ends_number(self.bytes[end]);
+        if !terminated {
+            if has_dot {
+                return Err(syntax(end, "a number must be followed by a delimiter"));
+            }
+            // Digits followed by name characters: a symbol such as `1a`.
+            return Ok(Value::Symbol(self.symbol()?));
+        }
+        self.pos = end;
+        if !has_dot {
+            let digits = self.text[start..int_end].trim_start_matches('0');
+            return Ok(Value::Integer(match digits.parse::<u64>() {
+                Ok(n) => Integer::Small(n),
+                Err(_) if digits.is_empty() => Integer::Small(0),
+                Err(_) => Integer::Big(digits.into()),
+            }));
+        }
+        let text = &self.text[start..end];
+        if text == "." {
+            return Ok(Value::Float(0.0));
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            _ => Err(syntax(start, "float out of range")),
+        }
+    }
+
+    /// Reads a NAME: escapes resolved, not yet lower-cased.
+    fn name(&mut self) -> Result<Cow<'a, str>, ReadError> {
+        let start = self.pos;
+        let mut owned: Option<String> = None;
+        let mut run = start;
+        while let Some(b) = self.peek() {
+            if b == b'\\' {
+                let s = owned.get_or_insert_with(String::new);
+                s.push_str(&self.text[run..self.pos]);
+                self.pos += 1;
+                let Some(c) = self.text[self.pos..].chars().next() else {
+                    return Err(syntax(self.pos, "escape character at end of update"));
+                };
+                s.push(c);
+                self.pos += c.len_utf8();
+                run = self.pos;
+            } else if ends_name(b) {
+                break;
+            } else {
+                self.pos += 1;
+            }
+        }
+        let name = match owned {
+            Some(mut s) => {
+                s.push_str(&self.text[run..self.pos]);
+                Cow::Owned(s)
+            }
+            None => Cow::Borrowed(&self.text[start..self.pos]),
+        };
+        if name.is_empty() {
+            return Err(syntax(start, "expected a symbol name"));
+        }
+        Ok(name)
+    }
+
+    fn symbol(&mut self) -> Result<Symbol, ReadError> {
+        if self.peek() == Some(b':') {
+            self.pos += 1;
+            let name = self.name()?;
+            if self.peek() == Some(b':') {
+                return Err(syntax(self.pos, "a keyword cannot have a package"));
+            }
+            return Ok(make_symbol(Cow::Borrowed("keyword"), name));
+        }
+        let first = self.name()?;
+        if self.peek() == Some(b':') {
+            self.pos += 1;
+            let second = self.name()?;
+            if self.peek() == Some(b':') {
+                return Err(syntax(self.pos, "a symbol has at most one package"));
+            }
+            return Ok(make_symbol(first, second));
+        }
+        Ok(make_symbol(Cow::Borrowed("lichat"), first))
+    }
+}
+
+fn make_symbol(package: Cow<'_, str>, name: Cow<'_, str>) -> Symbol {
+    let package = lower(&package);
+    let name = lower(&name);
+    if let Some(p) = Package::from_lower(&package)
+        && let Some(k) = Known::lookup(p, &name)
+    {
+        return Symbol::Known(k);
+    }
+    Symbol::Other(Box::new(super::symbol::OtherSymbol {
+        package: package.into_owned().into_boxed_str(),
+        name: name.into_owned().into_boxed_str(),
+    }))
+}
+
+/// Reads one expression from `input`, which must hold exactly that
+/// expression with optional white space around it, and no NUL.
+pub fn read_value(input: &[u8]) -> Result<Value, ReadError> {
+    let text = std::str::from_utf8(input).map_err(|e| ReadError::InvalidUtf8 {
+        at: e.valid_up_to(),
+    })?;
+    let mut p = Parser {
+        text,
+        bytes: input,
+        pos: 0,
+    };
+    let value = p.expr()?;
+    p.skip_white();
+    if p.pos != input.len() {
+        return Err(syntax(p.pos, "unexpected text after the update"));
+    }
+    Ok(value)
+}
+
+/// Reads one update's text (without its NUL) and checks it is an object.
+pub fn read_object(input: &[u8]) -> Result<Object, ReadError> {
+    Ok(Object::from_value(read_value(input)?)?)
+}
+
+/// Result of [`read_update`]: httparse-style complete-or-partial.
+#[derive(Debug, PartialEq)]
+pub enum Status {
+    /// An update ended at a NUL: its result and the bytes used, NUL included.
+    Complete(Result<Object, ReadError>, usize),
+    /// No NUL yet: more input is needed. Running out is not an error.
+    Partial,
+}
+
+/// Reads the first update of `input` if its NUL has arrived. Never looks
+/// past that NUL.
+pub fn read_update(input: &[u8]) -> Status {
+    match input.iter().position(|&b| b == 0) {
+        Some(end) => Status::Complete(read_object(&input[..end]), end + 1),
+        None => Status::Partial,
+    }
+}
+
+/// Incremental reader for one connection: splits a byte stream at NUL,
+/// keeps only the unfinished tail of the current update, and never holds
+/// more than the maximum update size.
+#[derive(Debug)]
+pub struct Reader {
+    buf: Vec<u8>,
+    max: usize,
+    skipping: bool,
+}
+
+/// A buffer this large or larger is freed rather than kept after use, so an
+/// idle connection does not pin the memory of its largest update.
+const KEEP_CAPACITY: usize = 4096;
+
+impl Reader {
+    /// A reader that refuses updates longer than `max` bytes (NUL excluded).
+    pub fn new(max: usize) -> Reader {
+        Reader {
+            buf: Vec::new(),
+            max,
+            skipping: false,
+        }
+    }
+
+    /// Changes the maximum update size, e.g. once a connection is
+    /// established.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    /// The maximum update size.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Bytes held of the unfinished update.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Capacity of the internal buffer, for memory accounting.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// True while the rest of a too-long update is being discarded.
+    pub fn is_skipping(&self) -> bool {
+        self.skipping
+    }
+
+    fn release(&mut self) {
+        if self.buf.capacity() >= KEEP_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+    }
+
+    /// Feeds bytes; calls `on_update` for each update completed by them, in
+    /// order. Blank updates (only white space between two NULs) are skipped.
+    /// An update that grows past the maximum is reported as
+    /// [`ReadError::TooLong`] as soon as it does, and its remaining bytes
+    /// are discarded up to its NUL.
+    pub fn feed(&mut self, mut input: &[u8], mut on_update: impl FnMut(Result<Object, ReadError>)) {
+        while !input.is_empty() {
+            if self.skipping {
+                match input.iter().position(|&b| b == 0) {
+                    Some(i) => {
+                        input = &input[i + 1..];
+                        self.skipping = false;
+                    }
+                    None => return,
+                }
+                continue;
+            }
+            match input.iter().position(|&b| b == 0) {
+                Some(i) => {
+                    let segment = &input[..i];
+                    input = &input[i + 1..];
+                    if self.buf.len() + segment.len() > self.max {
+                        self.release();
+                        on_update(Err(ReadError::TooLong));
+                    } else if self.buf.is_empty() {
+                        if !segment.iter().all(|&b| is_white(b)) {
+                            on_update(read_object(segment));
+                        }
+                    } else {
+                        self.buf.extend_from_slice(segment);
+                        let result = if self.buf.iter().all(|&b| is_white(b)) {
+                            None
+                        } else {
+                            Some(read_object(&self.buf))
+                        };
+                        self.release();
+                        if let Some(r) = result {
+                            on_update(r);
+                        }
+                    }
+                }
+                None => {
+                    if self.buf.len() + input.len() > self.max {
+                        self.release();
+                        self.skipping = true;
+                        on_update(Err(ReadError::TooLong));
+                    } else {
+                        self.buf.extend_from_slice(input);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
