@@ -2,9 +2,20 @@
 //! and returns what to send to which connections and which to close. It
 //! opens no sockets and reads no clock.
 
-use crate::wire::{Object, ReadError};
+mod channels;
+mod connect;
+mod info;
+mod profiles;
+mod state;
+
+use crate::protocol::{self, Ty, is_update};
+use crate::wire::{Known, Object, ReadError, Symbol, Value, print_update};
+use state::{Connection, UserId};
 use std::net::IpAddr;
 use std::rc::Rc;
+
+pub use profiles::{Password, hash_password};
+pub use state::{Channel, Profile, User};
 
 /// Identifies a connection; the net layer uses its slab key.
 pub type ConnId = usize;
@@ -14,6 +25,9 @@ pub type Time = u64;
 
 /// Seconds between 1900-01-01 and 1970-01-01.
 pub const UNIX_TO_UNIVERSAL: u64 = 2_208_988_800;
+
+/// Thirty days, the default lifetime of profiles and empty channels.
+pub const THIRTY_DAYS: u64 = 30 * 24 * 3600;
 
 /// Engine settings; the defaults are the original server's.
 #[derive(Clone, Debug)]
@@ -28,8 +42,14 @@ pub struct Config {
     pub max_connections_per_user: usize,
     /// §5.3.1.3 / §5.4.1.2 channels a user may inhabit.
     pub max_channels_per_user: usize,
-    /// Server-wide salt mixed into every password hash.
+    /// Server-wide salt mixed into every password hash (§5.2).
     pub salt: String,
+    /// PBKDF2 iterations for new password hashes (§5.2).
+    pub hash_iterations: u32,
+    /// §2.3 how long an unused profile lives, in seconds.
+    pub profile_lifetime: u64,
+    /// §2.4 how long an empty regular channel lives, in seconds.
+    pub channel_lifetime: u64,
 }
 
 impl Default for Config {
@@ -41,6 +61,9 @@ impl Default for Config {
             max_connections_per_user: 20,
             max_channels_per_user: 50,
             salt: String::new(),
+            hash_iterations: profiles::DEFAULT_ITERATIONS,
+            profile_lifetime: THIRTY_DAYS,
+            channel_lifetime: THIRTY_DAYS,
         }
     }
 }
@@ -65,15 +88,58 @@ impl Outbox {
     }
 }
 
+/// A handler's failure: the class of the failure update and its text.
+/// The engine turns it into the spec's failure update (§3.2).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    class: Known,
+    text: String,
+}
+
+impl Failure {
+    fn new(class: Known, text: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            text: text.into(),
+        }
+    }
+}
+
+/// The update being handled, with what §5.1 established about it.
+pub(crate) struct Request {
+    conn: ConnId,
+    user: UserId,
+    update: Object,
+    class: Known,
+    now: Time,
+}
+
+impl Request {
+    fn id(&self) -> Value {
+        self.update.get(Known::KId).cloned().unwrap_or(Value::NIL)
+    }
+
+    fn str_field(&self, key: Known) -> Option<&str> {
+        self.update.get(key).and_then(Value::as_str)
+    }
+}
+
 /// The protocol engine: users, profiles, channels and every handler.
 pub struct Engine {
     config: Config,
+    state: state::State,
+    next_id: u64,
 }
 
 impl Engine {
     /// A new engine with the primary channel and server user in place.
-    pub fn new(config: Config, _now: Time) -> Engine {
-        Engine { config }
+    pub fn new(config: Config, now: Time) -> Engine {
+        let state = state::State::new(&config, now);
+        Engine {
+            config,
+            state,
+            next_id: 0,
+        }
     }
 
     /// The engine's settings.
@@ -82,50 +148,446 @@ impl Engine {
     }
 
     /// A socket was accepted; the connection awaits its `connect` (§4.1).
-    pub fn open(&mut self, _conn: ConnId, _ip: IpAddr, _now: Time) {}
+    pub fn open(&mut self, conn: ConnId, ip: IpAddr, now: Time) {
+        self.state.open_connection(conn, ip, now);
+    }
+
+    /// True once the connection completed §4.1.
+    pub fn is_established(&self, conn: ConnId) -> bool {
+        self.state
+            .connection(conn)
+            .is_some_and(|c| c.user.is_some())
+    }
+
+    /// Number of connections the engine knows, established or not.
+    pub fn connection_count(&self) -> usize {
+        self.state.connection_count()
+    }
+
+    /// A fresh ID for an update the server originates.
+    fn fresh_id(&mut self) -> Value {
+        self.next_id += 1;
+        Value::int(self.next_id)
+    }
+
+    /// An update from the server user with a fresh ID (§3).
+    fn server_update(&mut self, class: Known, now: Time) -> Object {
+        let id = self.fresh_id();
+        Object::new(class)
+            .with(Known::KId, id)
+            .with(Known::KClock, now)
+            .with(Known::KFrom, self.config.name.as_str())
+    }
+
+    /// A failure update (§3.2); `update_id` is given for `update-failure`s.
+    fn failure(
+        &mut self,
+        class: Known,
+        update_id: Option<Value>,
+        text: impl Into<String>,
+        now: Time,
+    ) -> Object {
+        let mut f = self
+            .server_update(class, now)
+            .with(Known::KText, text.into());
+        if let Some(id) = update_id {
+            f.push(Known::KUpdateId, id);
+        }
+        f
+    }
+
+    fn send_failure(
+        &mut self,
+        conn: ConnId,
+        f: Failure,
+        update_id: Value,
+        now: Time,
+        out: &mut Outbox,
+    ) {
+        let mut obj = self.failure(f.class, Some(update_id), f.text, now);
+        if f.class == Known::IncompatibleVersion {
+            obj.push(
+                Known::KCompatibleVersions,
+                Value::List(
+                    protocol::COMPATIBLE_VERSIONS
+                        .iter()
+                        .map(|v| Value::string(*v))
+                        .collect(),
+                ),
+            );
+        }
+        send_to(out, conn, &obj);
+    }
 
     /// One update read from the connection (or the reader's error).
     pub fn handle(
         &mut self,
-        _conn: ConnId,
-        _update: Result<Object, ReadError>,
-        _now: Time,
-        _out: &mut Outbox,
+        conn: ConnId,
+        update: Result<Object, ReadError>,
+        now: Time,
+        out: &mut Outbox,
     ) {
+        let Some(c) = self.state.connection_mut(conn) else {
+            return;
+        };
+        let established = c.user.is_some();
+        let flood = c.count_update(now, self.config.flood_frame, self.config.flood_limit);
+        match update {
+            Err(_) if flood != Flood::Ok => {}
+            Err(ReadError::TooLong) => {
+                // §5.1.2: the connection survives.
+                let f = self.failure(Known::UpdateTooLong, None, "The update is too long.", now);
+                send_to(out, conn, &f);
+            }
+            Err(e) => {
+                // §5.1.1; before `connect` the connection is closed (§4.3).
+                let f = self.failure(
+                    Known::MalformedUpdate,
+                    None,
+                    format!("The update could not be read: {e}."),
+                    now,
+                );
+                send_to(out, conn, &f);
+                if !established {
+                    self.drop_connection(conn, now, out, connect::Close::Silent);
+                }
+            }
+            Ok(update) => match flood {
+                Flood::Ok => self.dispatch(conn, established, update, now, out),
+                Flood::Reached => {
+                    // NOTES.md: the update that reaches the limit is answered,
+                    // later ones in the same frame are dropped silently.
+                    let id = update.get(Known::KId).cloned().unwrap_or(Value::NIL);
+                    let f = self.failure(
+                        Known::TooManyUpdates,
+                        Some(id),
+                        format!(
+                            "More than {} updates in {} seconds; updates are dropped for now.",
+                            self.config.flood_limit.saturating_sub(1),
+                            self.config.flood_frame
+                        ),
+                        now,
+                    );
+                    send_to(out, conn, &f);
+                }
+                Flood::Over => {}
+            },
+        }
     }
 
-    /// True once the connection completed §4.1.
-    pub fn is_established(&self, _conn: ConnId) -> bool {
-        false
+    /// §5.1 general checks, then the handler of the update's class.
+    fn dispatch(
+        &mut self,
+        conn: ConnId,
+        established: bool,
+        mut update: Object,
+        now: Time,
+        out: &mut Outbox,
+    ) {
+        // A failure needs an ID to refer to; without one the update is
+        // malformed whatever its class.
+        let Some(id) = update.get(Known::KId).cloned() else {
+            let f = self.failure(
+                Known::MalformedUpdate,
+                None,
+                "The update has no :id field.",
+                now,
+            );
+            send_to(out, conn, &f);
+            if !established {
+                self.drop_connection(conn, now, out, connect::Close::Silent);
+            }
+            return;
+        };
+        // §5.1.3 the class must be an update the server knows.
+        let class = update.class.known();
+        let fields = class.and_then(protocol::fields_of);
+        let (Some(class), Some(fields)) = (class, fields) else {
+            let text = match update.class.known() {
+                Some(k) if is_update(k) => {
+                    format!("The server does not accept {} updates.", k.name())
+                }
+                _ => format!("{:?} is not an update class.", update.class),
+            };
+            self.send_failure(conn, Failure::new(Known::InvalidUpdate, text), id, now, out);
+            if !established {
+                self.drop_connection(conn, now, out, connect::Close::Silent);
+            }
+            return;
+        };
+        if let Err((key, ty)) = protocol::check_fields(fields, &update) {
+            let f = self.failure(
+                Known::MalformedUpdate,
+                None,
+                malformed_text(class, key, ty, update.get_raw(key).is_some()),
+                now,
+            );
+            send_to(out, conn, &f);
+            if !established {
+                self.drop_connection(conn, now, out, connect::Close::Silent);
+            }
+            return;
+        }
+        if update.get(Known::KClock).is_none() {
+            // §3: the server substitutes the current time.
+            update.set(Known::KClock, now);
+        }
+        let user = match self.state.connection(conn).and_then(|c| c.user) {
+            Some(user) => user,
+            None if class == Known::Connect => {
+                self.connect(conn, update, now, out);
+                return;
+            }
+            None => {
+                let f = Failure::new(
+                    Known::InvalidUpdate,
+                    "The first update on a connection must be connect.",
+                );
+                self.send_failure(conn, f, id, now, out);
+                self.drop_connection(conn, now, out, connect::Close::Silent);
+                return;
+            }
+        };
+        let mut req = Request {
+            conn,
+            user,
+            update,
+            class,
+            now,
+        };
+        let result = self
+            .general_checks(&mut req)
+            .and_then(|()| self.route(&mut req, out));
+        if let Err(f) = result {
+            self.send_failure(conn, f, id, now, out);
+        }
     }
 
-    /// §4.2: nothing heard from the connection for the ping interval; sends
-    /// a `ping`.
-    pub fn ping(&mut self, _conn: ConnId, _now: Time, _out: &mut Outbox) {}
-
-    /// §4.2: nothing heard for the idle timeout: `connection-unstable`,
-    /// `disconnect`, close.
-    pub fn idle_timeout(&mut self, _conn: ConnId, _now: Time, _out: &mut Outbox) {}
-
-    /// §4.1: no `connect` arrived in time; the connection is closed.
-    pub fn connect_timeout(&mut self, _conn: ConnId, _now: Time, _out: &mut Outbox) {}
-
-    /// §4.3 steps 3–4 for a connection the net layer lost or dropped (peer
-    /// gone, write queue over its limit). Does nothing for an unknown id.
-    pub fn closed(&mut self, _conn: ConnId, _now: Time, _out: &mut Outbox) {}
-
-    /// Expires unused channels and profiles (§2.3, §2.4). Returns the next
-    /// time it needs calling.
-    pub fn expire(&mut self, now: Time, _out: &mut Outbox) -> Time {
-        now + 3600
+    /// §5.1 steps 4–8.
+    fn general_checks(&mut self, req: &mut Request) -> Result<(), Failure> {
+        // Step 4: names in from, channel and target.
+        for key in [Known::KFrom, Known::KChannel, Known::KTarget] {
+            if let Some(name) = req.str_field(key)
+                && !protocol::is_valid_name(name)
+            {
+                return Err(Failure::new(
+                    Known::BadName,
+                    format!("The {} {name:?} is not a valid name.", key.name()),
+                ));
+            }
+        }
+        // Step 5: from must be the connection's user; absent, it is filled in.
+        let user_name = self.state.user(req.user).name.clone();
+        match req.str_field(Known::KFrom) {
+            Some(from) if !protocol::names_equal(from, &user_name) => {
+                return Err(Failure::new(
+                    Known::UsernameMismatch,
+                    format!("This connection belongs to {user_name:?}, not {from:?}."),
+                ));
+            }
+            _ => req.update.set(Known::KFrom, user_name.as_str()),
+        }
+        if matches!(
+            req.class,
+            Known::Ping | Known::Pong | Known::Disconnect | Known::Connect
+        ) {
+            return Ok(());
+        }
+        // Step 6: the channel must exist where the update needs one.
+        let channel = match req.str_field(Known::KChannel) {
+            Some(name) if req.class != Known::Create => match self.state.find_channel(name) {
+                Some(c) => Some(c),
+                None => {
+                    return Err(Failure::new(
+                        Known::NoSuchChannel,
+                        format!("There is no channel named {name:?}."),
+                    ));
+                }
+            },
+            _ => None,
+        };
+        if let Some(c) = channel {
+            // Canonical spelling of the channel name in everything sent on.
+            let name = self.state.channel(c).name.clone();
+            req.update.set(Known::KChannel, name);
+        }
+        // Step 7: the target user must exist.
+        if let Some(target) = req.str_field(Known::KTarget) {
+            let active = self.state.find_user(target);
+            let known = active.is_some() || self.state.find_profile(target).is_some();
+            let must_be_active = matches!(req.class, Known::Kick | Known::Pull);
+            if (must_be_active && active.is_none()) || !known {
+                return Err(Failure::new(
+                    Known::NoSuchUser,
+                    format!("There is no user named {target:?}."),
+                ));
+            }
+            if let Some(u) = active {
+                let name = self.state.user(u).name.clone();
+                req.update.set(Known::KTarget, name);
+            }
+        }
+        // Step 8: permission on the channel, or on the primary channel.
+        if req.class == Known::ServerInfo
+            && req
+                .str_field(Known::KTarget)
+                .is_some_and(|t| protocol::names_equal(t, &user_name))
+        {
+            // Asking about oneself reveals nothing new.
+            return Ok(());
+        }
+        let chan = channel.unwrap_or(self.state.primary);
+        if !self.state.permitted(chan, req.class, &user_name) {
+            return Err(Failure::new(
+                Known::InsufficientPermissions,
+                format!(
+                    "You may not send {} updates to {:?}.",
+                    req.class.name(),
+                    self.state.channel(chan).name
+                ),
+            ));
+        }
+        Ok(())
     }
 
-    /// Server shutdown: a `disconnect` to every connection, all closed.
-    pub fn shutdown(&mut self, _now: Time, _out: &mut Outbox) {}
+    fn route(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
+        match req.class {
+            Known::Connect => Err(Failure::new(
+                Known::AlreadyConnected,
+                "This connection has already completed connect.",
+            )),
+            Known::Ping => {
+                // §4.2: a ping is answered with a pong of the same ID.
+                let pong = Object::new(Known::Pong)
+                    .with(Known::KId, req.id())
+                    .with(Known::KClock, req.now)
+                    .with(Known::KFrom, self.config.name.as_str());
+                send_to(out, req.conn, &pong);
+                Ok(())
+            }
+            Known::Pong => Ok(()),
+            Known::Disconnect => {
+                self.disconnect(req, out);
+                Ok(())
+            }
+            Known::Register => self.register(req, out),
+            Known::Create => self.create(req, out),
+            Known::Permissions => self.permissions(req, out),
+            Known::Grant | Known::Deny => self.grant_or_deny(req, out),
+            Known::Join => self.join(req, out),
+            Known::Leave => self.leave(req, out),
+            Known::Pull => self.pull(req, out),
+            Known::Kick => self.kick(req, out),
+            Known::Message => self.message(req, out),
+            Known::Channels => self.channels(req, out),
+            Known::Users => self.users(req, out),
+            Known::UserInfo => self.user_info(req, out),
+            Known::Capabilities => self.capabilities(req, out),
+            Known::ServerInfo => self.server_info(req, out),
+            other => Err(Failure::new(
+                Known::InvalidUpdate,
+                format!("The server does not accept {} updates.", other.name()),
+            )),
+        }
+    }
 
     /// §4.1.1: the bytes of a `too-many-connections` failure, sent to a
     /// socket refused before it becomes a connection.
-    pub fn too_many_connections(&self) -> Vec<u8> {
-        Vec::new()
+    pub fn too_many_connections(&mut self, now: Time) -> Vec<u8> {
+        let f = self.failure(
+            Known::TooManyConnections,
+            None,
+            "The server cannot take more connections.",
+            now,
+        );
+        let mut out = Vec::new();
+        // The failure holds only known symbols and strings: it prints.
+        let _ = print_update(&f, &mut out);
+        out
     }
+
+    /// Read access to the state, for the store and for tests.
+    pub fn channel_names(&self) -> Vec<String> {
+        self.state.channels().map(|c| c.name.clone()).collect()
+    }
+
+    /// A registered profile, by name.
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.state.find_profile(name)
+    }
+
+    /// A channel, by name.
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.state.find_channel(name).map(|c| self.state.channel(c))
+    }
+}
+
+fn malformed_text(class: Known, key: Known, ty: Ty, present: bool) -> String {
+    if present {
+        format!(
+            "The field :{} of {} must be {}.",
+            key.name(),
+            class.name(),
+            ty.describe()
+        )
+    } else {
+        format!("The field :{} of {} is missing.", key.name(), class.name())
+    }
+}
+
+/// Prints an update and returns the shared buffer all recipients get.
+fn print_shared(update: &Object) -> Option<Rc<[u8]>> {
+    let mut buf = Vec::with_capacity(128);
+    match print_update(update, &mut buf) {
+        Ok(()) => Some(Rc::from(buf)),
+        Err(e) => {
+            log::warn!("dropping an update that cannot be printed: {e}");
+            None
+        }
+    }
+}
+
+fn send_to(out: &mut Outbox, conn: ConnId, update: &Object) {
+    if let Some(bytes) = print_shared(update) {
+        out.sends.push((conn, bytes));
+    }
+}
+
+/// §4.2 flood state of a connection after counting one more update.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Flood {
+    /// Within the limit.
+    Ok,
+    /// This update reached the limit: answer `too-many-updates`.
+    Reached,
+    /// Past the limit: drop silently.
+    Over,
+}
+
+impl Connection {
+    fn count_update(&mut self, now: Time, frame_len: u64, limit: u32) -> Flood {
+        let frame = now / frame_len.max(1);
+        if frame != self.flood_frame {
+            self.flood_frame = frame;
+            self.flood_count = 0;
+        }
+        self.flood_count = self.flood_count.saturating_add(1);
+        match self.flood_count.cmp(&limit) {
+            std::cmp::Ordering::Less => Flood::Ok,
+            std::cmp::Ordering::Equal => Flood::Reached,
+            std::cmp::Ordering::Greater => Flood::Over,
+        }
+    }
+}
+
+/// Keeps the fields a distributed update may carry: those of its class and
+/// the extension-package fields the server knows; drops the rest (§6).
+fn retain_known_fields(update: &mut Object, class: Known) {
+    let fields = protocol::fields_of(class).unwrap_or(&[]);
+    update.fields.retain(|(k, _)| match k {
+        Symbol::Known(k) => {
+            k.package() == crate::wire::Package::Shirakumo || fields.iter().any(|f| f.key == *k)
+        }
+        Symbol::Other(_) => false,
+    });
 }

@@ -1,0 +1,312 @@
+//! §4 connections: establishment, maintenance and closure.
+
+use super::state::UserId;
+use super::{ConnId, Engine, Failure, Outbox, Request, Time, send_to};
+
+/// How a connection is being closed (§4.3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// Closed without a `disconnect` (refused during establishment, or
+    /// the `disconnect` was already sent as a reply).
+    Silent,
+    /// A `disconnect` from the server precedes the close.
+    WithDisconnect,
+    /// The socket is gone already: nothing is sent, nothing to close.
+    Gone,
+}
+use crate::protocol::{self, COMPATIBLE_VERSIONS, VERSION};
+use crate::wire::{Known, Object, Value};
+
+/// Extensions this server implements, advertised in its `connect` reply.
+pub const EXTENSIONS: &[&str] = &[];
+
+/// 12 random bytes as hex: an unguessable suffix for generated names.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut buf = [0u8; 16];
+    let buf = &mut buf[..bytes.min(16)];
+    if getrandom::fill(buf).is_err() {
+        // The OS has no randomness to give: fall back to the clock, which
+        // is still unique enough to avoid clashes (callers re-check).
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> (8 * (i % 16))) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Engine {
+    /// §4.1 connection establishment, steps 2–14 (step 1 is the net
+    /// layer's: it refuses sockets over the connection limit).
+    pub(super) fn connect(
+        &mut self,
+        conn: ConnId,
+        mut update: Object,
+        now: Time,
+        out: &mut Outbox,
+    ) {
+        let id = update.get(Known::KId).cloned().unwrap_or(Value::NIL);
+        match self.try_connect(conn, &mut update, now, out) {
+            Ok(()) => {}
+            Err(f) => {
+                self.send_failure(conn, f, id, now, out);
+                self.drop_connection(conn, now, out, Close::Silent);
+            }
+        }
+    }
+
+    fn try_connect(
+        &mut self,
+        conn: ConnId,
+        update: &mut Object,
+        now: Time,
+        out: &mut Outbox,
+    ) -> Result<(), Failure> {
+        // Step 2: version.
+        let version = update
+            .get(Known::KVersion)
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !COMPATIBLE_VERSIONS.contains(&version) {
+            return Err(Failure::new(
+                Known::IncompatibleVersion,
+                format!("Version {version:?} is not supported; this server speaks {VERSION}."),
+            ));
+        }
+        // Step 3: a random name when none is given.
+        let name = match update.get(Known::KFrom).and_then(Value::as_str) {
+            Some(n) => n.to_owned(),
+            None => self.random_user_name(),
+        };
+        // Step 4: the name must be valid.
+        if !protocol::is_valid_name(&name) {
+            return Err(Failure::new(
+                Known::BadName,
+                format!("{name:?} is not a valid user name."),
+            ));
+        }
+        let password = update.get(Known::KPassword).and_then(Value::as_str);
+        let existing = self.state.find_user(&name);
+        match password {
+            None => {
+                // Step 5: the name must be free.
+                if existing.is_some() || self.state.find_profile(&name).is_some() {
+                    return Err(Failure::new(
+                        Known::UsernameTaken,
+                        format!("The name {name:?} is taken."),
+                    ));
+                }
+            }
+            Some(password) => {
+                // Steps 6 and 7: the profile must exist and the password match.
+                let salt = self.config.salt.clone();
+                let Some(profile) = self.state.find_profile(&name) else {
+                    return Err(Failure::new(
+                        Known::NoSuchProfile,
+                        format!("No profile is registered for {name:?}."),
+                    ));
+                };
+                if !profile.password.verify(password, &salt) {
+                    return Err(Failure::new(
+                        Known::InvalidPassword,
+                        "The password does not match.",
+                    ));
+                }
+            }
+        }
+        // Step 8: connections per user.
+        if let Some(u) = existing
+            && self.state.user(u).conns.len() >= self.config.max_connections_per_user
+        {
+            return Err(Failure::new(
+                Known::TooManyConnections,
+                format!(
+                    "{name:?} already has {} connections.",
+                    self.config.max_connections_per_user
+                ),
+            ));
+        }
+        // Steps 9 and 10: create the user if needed and tie the connection.
+        let user = match existing {
+            Some(u) => u,
+            None => self.state.add_user(&name),
+        };
+        self.state.user_mut(user).conns.push(conn);
+        if let Some(c) = self.state.connection_mut(conn) {
+            c.user = Some(user);
+        }
+        if let Some(p) = self.state.find_profile_mut(&name) {
+            p.last_used = now;
+        }
+        let name = self.state.user(user).name.clone();
+        // Step 11: the reply carries the user's actual name.
+        update.set(Known::KFrom, name.as_str());
+        update.set(Known::KVersion, VERSION);
+        update.set(
+            Known::KExtensions,
+            Value::List(EXTENSIONS.iter().map(|e| Value::string(*e)).collect()),
+        );
+        update.remove(Known::KPassword);
+        super::retain_known_fields(update, Known::Connect);
+        send_to(out, conn, update);
+        if existing.is_some() {
+            // Step 12: replay the joins, primary channel first (it is
+            // always the user's first channel).
+            let channels = self.state.user(user).channels.clone();
+            for chan in channels {
+                let join = self.join_update(&name, chan, None, now);
+                send_to(out, conn, &join);
+            }
+        } else {
+            // Step 13: join the primary channel.
+            let primary = self.state.primary;
+            self.state.join(user, primary);
+            let join = self.join_update(&name, primary, None, now);
+            send_to(out, conn, &join);
+        }
+        // Step 14: the welcome message from the primary user.
+        let server = self.config.name.clone();
+        let welcome = self
+            .server_update(Known::Message, now)
+            .with(Known::KChannel, server.as_str())
+            .with(Known::KText, format!("Welcome to {server}, {name}!"));
+        send_to(out, conn, &welcome);
+        log::debug!("connection {conn} is user {name:?}");
+        Ok(())
+    }
+
+    fn random_user_name(&self) -> String {
+        loop {
+            let name = format!("Guest {}", random_hex(4));
+            if self.state.find_user(&name).is_none() && self.state.find_profile(&name).is_none() {
+                return name;
+            }
+        }
+    }
+
+    /// A `join` update of `user_name` into `chan`.
+    pub(super) fn join_update(
+        &mut self,
+        user_name: &str,
+        chan: super::state::ChanId,
+        id: Option<Value>,
+        now: Time,
+    ) -> Object {
+        let id = id.unwrap_or_else(|| self.fresh_id());
+        Object::new(Known::Join)
+            .with(Known::KId, id)
+            .with(Known::KClock, now)
+            .with(Known::KFrom, user_name)
+            .with(Known::KChannel, self.state.channel(chan).name.as_str())
+    }
+
+    /// §4.3 a `disconnect` from the client: answered, then closed.
+    pub(super) fn disconnect(&mut self, req: &Request, out: &mut Outbox) {
+        let mut reply = req.update.clone();
+        super::retain_known_fields(&mut reply, Known::Disconnect);
+        send_to(out, req.conn, &reply);
+        self.drop_connection(req.conn, req.now, out, Close::Silent);
+    }
+
+    /// §4.3 closure: a `disconnect` if asked (step 1), the close (step
+    /// 2) unless the socket is gone already, the connection leaves its user (step 3), a user without
+    /// connections leaves all its channels (step 4).
+    pub(super) fn drop_connection(
+        &mut self,
+        conn: ConnId,
+        now: Time,
+        out: &mut Outbox,
+        how: Close,
+    ) {
+        let Some(c) = self.state.remove_connection(conn) else {
+            return;
+        };
+        if how == Close::WithDisconnect {
+            let d = self.server_update(Known::Disconnect, now);
+            send_to(out, conn, &d);
+        }
+        if how != Close::Gone {
+            out.closes.push(conn);
+        }
+        let Some(user) = c.user else {
+            return;
+        };
+        let u = self.state.user_mut(user);
+        u.conns.retain(|&x| x != conn);
+        if u.conns.is_empty() {
+            self.user_leaves_everything(user, now, out);
+        }
+    }
+
+    /// §4.3.4 a user without connections leaves every channel; the others
+    /// see its `leave`. Then the user object goes; its profile stays.
+    fn user_leaves_everything(&mut self, user: UserId, now: Time, out: &mut Outbox) {
+        let name = self.state.user(user).name.clone();
+        let channels = self.state.user(user).channels.clone();
+        for chan in channels {
+            self.state.part(user, chan, now);
+            if chan != self.state.primary {
+                let leave = self.leave_update(&name, chan, None, now);
+                self.send_channel(out, chan, &leave);
+            }
+            self.drop_if_abandoned(chan);
+        }
+        self.state.remove_user(user);
+        if let Some(p) = self.state.find_profile_mut(&name) {
+            p.last_used = now;
+        }
+        log::debug!("user {name:?} left");
+    }
+
+    /// §4.2: nothing heard from the connection for the ping interval.
+    pub fn ping(&mut self, conn: ConnId, now: Time, out: &mut Outbox) {
+        if self.state.connection(conn).is_some() {
+            let ping = self.server_update(Known::Ping, now);
+            send_to(out, conn, &ping);
+        }
+    }
+
+    /// §4.2: nothing heard for the idle timeout: `connection-unstable`,
+    /// then `disconnect`, then the close.
+    pub fn idle_timeout(&mut self, conn: ConnId, now: Time, out: &mut Outbox) {
+        if self.state.connection(conn).is_none() {
+            return;
+        }
+        let f = self.failure(
+            Known::ConnectionUnstable,
+            None,
+            "Nothing was heard from this connection for too long.",
+            now,
+        );
+        send_to(out, conn, &f);
+        self.drop_connection(conn, now, out, Close::WithDisconnect);
+    }
+
+    /// §4.1: no `connect` arrived in time; the connection is closed.
+    pub fn connect_timeout(&mut self, conn: ConnId, now: Time, out: &mut Outbox) {
+        if self
+            .state
+            .connection(conn)
+            .is_some_and(|c| c.user.is_none())
+        {
+            self.drop_connection(conn, now, out, Close::Silent);
+        }
+    }
+
+    /// §4.3 steps 3–4 for a connection the net layer lost or dropped (peer
+    /// gone, write queue over its limit). Does nothing for an unknown id.
+    pub fn closed(&mut self, conn: ConnId, now: Time, out: &mut Outbox) {
+        self.drop_connection(conn, now, out, Close::Gone);
+    }
+
+    /// Server shutdown: a `disconnect` to every connection, all closed.
+    pub fn shutdown(&mut self, now: Time, out: &mut Outbox) {
+        let conns: Vec<ConnId> = self.state.connection_ids().collect();
+        for conn in conns {
+            self.drop_connection(conn, now, out, Close::WithDisconnect);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! §5.5 server information retrieval.
+
+use super::{Engine, Failure, Outbox, Request, send_to};
+use crate::protocol::fields_of;
+use crate::wire::{Known, Value};
+
+impl Engine {
+    /// §5.5.1 channels: the names of every channel whose rules allow the
+    /// requester a `channels` update.
+    pub(super) fn channels(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
+        let name = self.state.user(req.user).name.clone();
+        let names: Vec<Value> = self
+            .state
+            .channel_ids()
+            .filter(|&c| self.state.permitted(c, Known::Channels, &name))
+            .map(|c| Value::string(self.state.channel(c).name.as_str()))
+            .collect();
+        let mut reply = req.update.clone();
+        super::retain_known_fields(&mut reply, Known::Channels);
+        reply.set(Known::KChannels, Value::List(names));
+        send_to(out, req.conn, &reply);
+        Ok(())
+    }
+
+    /// §5.5.2 users: the names of the users in a channel the requester is in.
+    pub(super) fn users(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
+        let chan = self.channel_of(req)?;
+        if !self.state.in_channel(req.user, chan) {
+            return Err(not_in(&self.state.channel(chan).name));
+        }
+        let names: Vec<Value> = self
+            .state
+            .channel(chan)
+            .members
+            .iter()
+            .map(|&u| Value::string(self.state.user(u).name.as_str()))
+            .collect();
+        let mut reply = req.update.clone();
+        super::retain_known_fields(&mut reply, Known::Users);
+        reply.set(Known::KUsers, Value::List(names));
+        send_to(out, req.conn, &reply);
+        Ok(())
+    }
+
+    /// §5.5.3 user-info: connection count and whether a profile exists.
+    pub(super) fn user_info(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
+        let target = req.str_field(Known::KTarget).unwrap_or_default();
+        let active = self.state.find_user(target);
+        let profile = self.state.find_profile(target);
+        if active.is_none() && profile.is_none() {
+            return Err(no_such_user(target));
+        }
+        let connections = active.map_or(0, |u| self.state.user(u).conns.len() as u64);
+        let mut reply = req.update.clone();
+        super::retain_known_fields(&mut reply, Known::UserInfo);
+        reply.set(Known::KConnections, connections);
+        reply.set(Known::KRegistered, Value::bool(profile.is_some()));
+        send_to(out, req.conn, &reply);
+        Ok(())
+    }
+
+    /// §5.5.4 capabilities: the update types the requester may send to a
+    /// channel it is in.
+    pub(super) fn capabilities(
+        &mut self,
+        req: &mut Request,
+        out: &mut Outbox,
+    ) -> Result<(), Failure> {
+        let chan = self.channel_of(req)?;
+        if !self.state.in_channel(req.user, chan) {
+            return Err(not_in(&self.state.channel(chan).name));
+        }
+        let name = self.state.user(req.user).name.clone();
+        let permitted: Vec<Value> = Known::ALL
+            .iter()
+            .copied()
+            .filter(|&k| fields_of(k).is_some() && k != Known::Connect)
+            .filter(|&k| {
+                // Connection upkeep is never subject to rules.
+                matches!(k, Known::Ping | Known::Pong | Known::Disconnect)
+                    || self.state.permitted(chan, k, &name)
+            })
+            .map(Value::sym)
+            .collect();
+        let mut reply = req.update.clone();
+        super::retain_known_fields(&mut reply, Known::Capabilities);
+        reply.set(Known::KPermitted, Value::List(permitted));
+        send_to(out, req.conn, &reply);
+        Ok(())
+    }
+
+    /// §5.5.5 server-info: the user's channels and registration time, and
+    /// per connection its start time and IP address.
+    pub(super) fn server_info(
+        &mut self,
+        req: &mut Request,
+        out: &mut Outbox,
+    ) -> Result<(), Failure> {
+        let target = req.str_field(Known::KTarget).unwrap_or_default();
+        let active = self.state.find_user(target);
+        let profile = self.state.find_profile(target);
+        if active.is_none() && profile.is_none() {
+            return Err(no_such_user(target));
+        }
+        let pair = |k: Known, v: Value| Value::List(vec![Value::sym(k), v]);
+        let channels = active.map_or_else(Vec::new, |u| {
+            self.state
+                .user(u)
+                .channels
+                .iter()
+                .map(|&c| Value::string(self.state.channel(c).name.as_str()))
+                .collect()
+        });
+        let registered_on = profile.map_or(Value::NIL, |p| Value::int(p.registered_on));
+        let attributes = vec![
+            pair(Known::Channels, Value::List(channels)),
+            pair(Known::RegisteredOn, registered_on),
+        ];
+        let connections = active.map_or_else(Vec::new, |u| {
+            self.state
+                .user(u)
+                .conns
+                .iter()
+                .filter_map(|&c| self.state.connection(c))
+                .map(|c| {
+                    Value::List(vec![
+                        pair(Known::ConnectedOn, Value::int(c.opened)),
+                        pair(Known::Ip, Value::string(c.ip.to_string())),
+                    ])
+                })
+                .collect()
+        });
+        let mut reply = req.update.clone();
+        super::retain_known_fields(&mut reply, Known::ServerInfo);
+        reply.set(Known::KAttributes, Value::List(attributes));
+        reply.set(Known::KConnections, Value::List(connections));
+        send_to(out, req.conn, &reply);
+        Ok(())
+    }
+
+    fn channel_of(&self, req: &Request) -> Result<super::state::ChanId, Failure> {
+        req.str_field(Known::KChannel)
+            .and_then(|n| self.state.find_channel(n))
+            .ok_or_else(|| Failure::new(Known::NoSuchChannel, "The update names no channel."))
+    }
+}
+
+fn not_in(channel: &str) -> Failure {
+    Failure::new(Known::NotInChannel, format!("You are not in {channel:?}."))
+}
+
+fn no_such_user(name: &str) -> Failure {
+    Failure::new(
+        Known::NoSuchUser,
+        format!("There is no user or profile named {name:?}."),
+    )
+}

@@ -1,0 +1,295 @@
+//! §2 server objects: connections, users, profiles and channels, with the
+//! indexes that find them by name.
+
+use super::{Config, ConnId, Time};
+use crate::protocol::{NameKey, Rule, name_key};
+use crate::wire::Known;
+use slab::Slab;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Index of a user in the user slab.
+pub(crate) type UserId = usize;
+/// Index of a channel in the channel slab.
+pub(crate) type ChanId = usize;
+
+/// §2.1 a connection: tied to a user once `connect` succeeded.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub user: Option<UserId>,
+    pub ip: IpAddr,
+    pub opened: Time,
+    pub flood_frame: u64,
+    pub flood_count: u32,
+}
+
+/// §2.2 a user: a unique name, its connections and the channels it is in.
+#[derive(Debug)]
+pub struct User {
+    /// The name as the user chose it.
+    pub name: String,
+    pub(crate) conns: Vec<ConnId>,
+    pub(crate) channels: Vec<ChanId>,
+}
+
+/// §2.3 a registered profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    /// The user name it secures.
+    pub name: String,
+    /// The stored password hash.
+    pub password: super::Password,
+    /// When it was registered.
+    pub registered_on: Time,
+    /// When its user last existed on the server.
+    pub last_used: Time,
+}
+
+/// §2.4 a channel and its permission rules.
+#[derive(Debug)]
+pub struct Channel {
+    /// The name as created.
+    pub name: String,
+    /// The user who created it (§2.5 "registrant").
+    pub registrant: String,
+    /// §2.5 rules, one per update class.
+    pub rules: Vec<(Known, Rule)>,
+    /// True for `@` channels (§2.4.2).
+    pub anonymous: bool,
+    /// When it last became empty or was created.
+    pub last_used: Time,
+    /// How long it lives once empty.
+    pub lifetime: u64,
+    pub(crate) members: Vec<UserId>,
+}
+
+impl Channel {
+    /// The rule for an update class, if the channel has one.
+    pub fn rule(&self, class: Known) -> Option<&Rule> {
+        self.rules.iter().find(|(k, _)| *k == class).map(|(_, r)| r)
+    }
+
+    /// Sets the rule for an update class.
+    pub fn set_rule(&mut self, class: Known, rule: Rule) {
+        match self.rules.iter_mut().find(|(k, _)| *k == class) {
+            Some(slot) => slot.1 = rule,
+            None => self.rules.push((class, rule)),
+        }
+    }
+
+    /// Number of users in the channel.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+}
+
+/// All server objects.
+pub(crate) struct State {
+    conns: Vec<Option<Connection>>,
+    conn_count: usize,
+    users: Slab<User>,
+    user_index: HashMap<NameKey, UserId>,
+    profiles: HashMap<NameKey, Profile>,
+    channels: Slab<Channel>,
+    channel_index: HashMap<NameKey, ChanId>,
+    /// §2.4.1 the primary channel.
+    pub primary: ChanId,
+    /// §2.2 the server's own user.
+    pub server_user: UserId,
+}
+
+impl State {
+    pub fn new(config: &Config, now: Time) -> State {
+        let mut s = State {
+            conns: Vec::new(),
+            conn_count: 0,
+            users: Slab::new(),
+            user_index: HashMap::new(),
+            profiles: HashMap::new(),
+            channels: Slab::new(),
+            channel_index: HashMap::new(),
+            primary: 0,
+            server_user: 0,
+        };
+        s.server_user = s.add_user(&config.name);
+        s.primary = s.add_channel(Channel {
+            name: config.name.clone(),
+            registrant: config.name.clone(),
+            rules: super::channels::primary_rules(&config.name),
+            anonymous: false,
+            last_used: now,
+            lifetime: u64::MAX,
+            members: Vec::new(),
+        });
+        s.join(s.server_user, s.primary);
+        s
+    }
+
+    // Connections
+
+    pub fn open_connection(&mut self, conn: ConnId, ip: IpAddr, now: Time) {
+        if self.conns.len() <= conn {
+            self.conns.resize_with(conn + 1, || None);
+        }
+        if self.conns[conn].is_none() {
+            self.conn_count += 1;
+        }
+        self.conns[conn] = Some(Connection {
+            user: None,
+            ip,
+            opened: now,
+            flood_frame: 0,
+            flood_count: 0,
+        });
+    }
+
+    pub fn connection(&self, conn: ConnId) -> Option<&Connection> {
+        self.conns.get(conn).and_then(Option::as_ref)
+    }
+
+    pub fn connection_mut(&mut self, conn: ConnId) -> Option<&mut Connection> {
+        self.conns.get_mut(conn).and_then(Option::as_mut)
+    }
+
+    pub fn remove_connection(&mut self, conn: ConnId) -> Option<Connection> {
+        let c = self.conns.get_mut(conn).and_then(Option::take);
+        if c.is_some() {
+            self.conn_count -= 1;
+            // Keep the table from pinning memory after a burst.
+            while matches!(self.conns.last(), Some(None)) {
+                self.conns.pop();
+            }
+        }
+        c
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conn_count
+    }
+
+    pub fn connection_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|_| i))
+    }
+
+    // Users
+
+    pub fn add_user(&mut self, name: &str) -> UserId {
+        let id = self.users.insert(User {
+            name: name.to_owned(),
+            conns: Vec::new(),
+            channels: Vec::new(),
+        });
+        self.user_index.insert(name_key(name), id);
+        id
+    }
+
+    pub fn remove_user(&mut self, user: UserId) {
+        if let Some(u) = self.users.try_remove(user) {
+            self.user_index.remove(&name_key(&u.name));
+        }
+    }
+
+    pub fn user(&self, user: UserId) -> &User {
+        &self.users[user]
+    }
+
+    pub fn user_mut(&mut self, user: UserId) -> &mut User {
+        &mut self.users[user]
+    }
+
+    pub fn find_user(&self, name: &str) -> Option<UserId> {
+        self.user_index.get(&name_key(name)).copied()
+    }
+
+    // Profiles
+
+    pub fn find_profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.get(&name_key(name))
+    }
+
+    pub fn find_profile_mut(&mut self, name: &str) -> Option<&mut Profile> {
+        self.profiles.get_mut(&name_key(name))
+    }
+
+    pub fn put_profile(&mut self, profile: Profile) {
+        self.profiles.insert(name_key(&profile.name), profile);
+    }
+
+    pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
+    }
+
+    pub fn remove_profile(&mut self, name: &str) -> Option<Profile> {
+        self.profiles.remove(&name_key(name))
+    }
+
+    // Channels
+
+    pub fn add_channel(&mut self, channel: Channel) -> ChanId {
+        let key = name_key(&channel.name);
+        let id = self.channels.insert(channel);
+        self.channel_index.insert(key, id);
+        id
+    }
+
+    pub fn remove_channel(&mut self, chan: ChanId) -> Option<Channel> {
+        let c = self.channels.try_remove(chan)?;
+        self.channel_index.remove(&name_key(&c.name));
+        Some(c)
+    }
+
+    pub fn channel(&self, chan: ChanId) -> &Channel {
+        &self.channels[chan]
+    }
+
+    pub fn channel_mut(&mut self, chan: ChanId) -> &mut Channel {
+        &mut self.channels[chan]
+    }
+
+    pub fn find_channel(&self, name: &str) -> Option<ChanId> {
+        self.channel_index.get(&name_key(name)).copied()
+    }
+
+    pub fn channels(&self) -> impl Iterator<Item = &Channel> {
+        self.channels.iter().map(|(_, c)| c)
+    }
+
+    pub fn channel_ids(&self) -> impl Iterator<Item = ChanId> + '_ {
+        self.channels.iter().map(|(i, _)| i)
+    }
+
+    // Membership
+
+    pub fn in_channel(&self, user: UserId, chan: ChanId) -> bool {
+        self.users[user].channels.contains(&chan)
+    }
+
+    pub fn join(&mut self, user: UserId, chan: ChanId) {
+        self.users[user].channels.push(chan);
+        self.channels[chan].members.push(user);
+    }
+
+    pub fn part(&mut self, user: UserId, chan: ChanId, now: Time) {
+        self.users[user].channels.retain(|&c| c != chan);
+        let c = &mut self.channels[chan];
+        if let Some(pos) = c.members.iter().position(|&u| u == user) {
+            c.members.swap_remove(pos);
+        }
+        if c.members.is_empty() {
+            c.last_used = now;
+        }
+    }
+
+    /// §2.5 whether `user` may send `class` to `chan`; a class without a
+    /// rule in the channel falls back to the primary channel's rule, and
+    /// is denied when that has none either (NOTES.md).
+    pub fn permitted(&self, chan: ChanId, class: Known, user: &str) -> bool {
+        let rule = self.channels[chan]
+            .rule(class)
+            .or_else(|| self.channels[self.primary].rule(class));
+        rule.is_some_and(|r| r.allows(user))
+    }
+}

@@ -1,0 +1,168 @@
+//! A socket-free harness around the engine: connections are numbers, and
+//! what the engine sends is parsed back into objects per connection.
+#![allow(dead_code)]
+
+use lichat_tcp_server::engine::{Config, ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
+use lichat_tcp_server::wire::{Known, Object, Value, read_object};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+pub const START: Time = UNIX_TO_UNIVERSAL + 1_700_000_000;
+
+pub struct Harness {
+    pub engine: Engine,
+    pub now: Time,
+    out: Outbox,
+    inbox: HashMap<ConnId, Vec<Object>>,
+    pub closed: HashSet<ConnId>,
+    next_id: u64,
+}
+
+pub fn config() -> Config {
+    Config {
+        name: "Server".into(),
+        hash_iterations: 10,
+        ..Config::default()
+    }
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        Harness::with(config())
+    }
+
+    pub fn with(config: Config) -> Harness {
+        Harness {
+            engine: Engine::new(config, START),
+            now: START,
+            out: Outbox::default(),
+            inbox: HashMap::new(),
+            closed: HashSet::new(),
+            next_id: 1000,
+        }
+    }
+
+    fn collect(&mut self) {
+        for (conn, bytes) in self.out.sends.drain(..) {
+            assert_eq!(bytes.last(), Some(&0), "every update ends with NUL (3.1)");
+            let obj =
+                read_object(&bytes[..bytes.len() - 1]).expect("the engine prints readable updates");
+            self.inbox.entry(conn).or_default().push(obj);
+        }
+        for conn in self.out.closes.drain(..) {
+            self.closed.insert(conn);
+        }
+    }
+
+    pub fn open(&mut self, conn: ConnId) {
+        self.engine
+            .open(conn, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)), self.now);
+    }
+
+    /// Sends raw update text (without NUL) on a connection.
+    pub fn send(&mut self, conn: ConnId, text: &str) {
+        let update = read_object(text.as_bytes());
+        self.engine.handle(conn, update, self.now, &mut self.out);
+        self.collect();
+    }
+
+    /// Sends an object.
+    pub fn send_obj(&mut self, conn: ConnId, obj: Object) {
+        self.engine.handle(conn, Ok(obj), self.now, &mut self.out);
+        self.collect();
+    }
+
+    /// Everything received by `conn` since the last call.
+    pub fn take(&mut self, conn: ConnId) -> Vec<Object> {
+        self.inbox.remove(&conn).unwrap_or_default()
+    }
+
+    /// Classes received by `conn` since the last call.
+    pub fn classes(&mut self, conn: ConnId) -> Vec<Known> {
+        self.take(conn)
+            .iter()
+            .map(|o| o.class.known().expect("known class"))
+            .collect()
+    }
+
+    pub fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Opens `conn` and completes §4.1 as `name`; clears its inbox.
+    pub fn login(&mut self, conn: ConnId, name: &str) {
+        self.open(conn);
+        self.send(
+            conn,
+            &format!("(connect :id 1 :from \"{name}\" :version \"2.0\" :extensions ())"),
+        );
+        let got = self.classes(conn);
+        assert_eq!(
+            got.first(),
+            Some(&Known::Connect),
+            "{name} connects: {got:?}"
+        );
+    }
+
+    pub fn call(&mut self, conn: ConnId, update: &str) -> Vec<Object> {
+        self.send(conn, update);
+        self.take(conn)
+    }
+
+    pub fn timer_ping(&mut self, conn: ConnId) {
+        self.engine.ping(conn, self.now, &mut self.out);
+        self.collect();
+    }
+
+    pub fn timer_idle(&mut self, conn: ConnId) {
+        self.engine.idle_timeout(conn, self.now, &mut self.out);
+        self.collect();
+    }
+
+    pub fn timer_connect(&mut self, conn: ConnId) {
+        self.engine.connect_timeout(conn, self.now, &mut self.out);
+        self.collect();
+    }
+
+    pub fn lost(&mut self, conn: ConnId) {
+        self.engine.closed(conn, self.now, &mut self.out);
+        self.collect();
+    }
+
+    pub fn expire(&mut self) -> Time {
+        let next = self.engine.expire(self.now, &mut self.out);
+        self.collect();
+        next
+    }
+
+    pub fn shutdown(&mut self) {
+        self.engine.shutdown(self.now, &mut self.out);
+        self.collect();
+    }
+}
+
+pub fn class(o: &Object) -> Known {
+    o.class.known().expect("known class")
+}
+
+pub fn text(o: &Object, key: Known) -> Option<&str> {
+    o.get(key).and_then(Value::as_str)
+}
+
+pub fn strings(o: &Object, key: Known) -> Vec<String> {
+    o.get(key)
+        .and_then(Value::as_list)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+pub fn update_id(o: &Object) -> Option<u64> {
+    o.get(Known::KUpdateId).and_then(Value::as_u64)
+}
+
+pub fn id(o: &Object) -> Option<u64> {
+    o.get(Known::KId).and_then(Value::as_u64)
+}
