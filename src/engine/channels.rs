@@ -141,10 +141,16 @@ impl Engine {
 
     /// §2.4.2 an anonymous channel goes as soon as it is empty; regular
     /// ones wait for their lifetime (see `expire`).
-    pub(super) fn drop_if_abandoned(&mut self, chan: ChanId) {
+    /// A regular channel that became empty records when, for its expiry.
+    pub(super) fn drop_if_abandoned(&mut self, chan: ChanId, out: &mut Outbox) {
         let c = self.state.channel(chan);
-        if c.anonymous && c.members.is_empty() {
+        if !c.members.is_empty() {
+            return;
+        }
+        if c.anonymous {
             self.state.remove_channel(chan);
+        } else {
+            self.channel_changed(chan, out);
         }
     }
 
@@ -237,6 +243,10 @@ impl Engine {
         });
         // Step 5.
         self.state.join(req.user, chan);
+        if !anonymous {
+            self.channel_changed(chan, out);
+            out.confirm = true;
+        }
         // Step 6: a join with the create's ID.
         let join = self.join_update(&registrant, chan, Some(req.id()), req.now);
         self.send_user(out, req.user, &join);
@@ -265,6 +275,10 @@ impl Engine {
                     send_to(out, req.conn, &f);
                 }
             }
+        }
+        if !rules.is_empty() {
+            self.channel_changed(chan, out);
+            out.confirm = true;
         }
         let mut reply = Self::echo(req);
         reply.set(Known::KPermissions, self.rules_value(chan));
@@ -317,6 +331,8 @@ impl Engine {
             rule.deny(&target);
         }
         self.state.channel_mut(chan).set_rule(class, rule);
+        self.channel_changed(chan, out);
+        out.confirm = true;
         let reply = Self::echo(req);
         send_to(out, req.conn, &reply);
         Ok(())
@@ -345,7 +361,7 @@ impl Engine {
         let leave = Self::echo(req);
         self.send_channel(out, chan, &leave);
         self.state.part(req.user, chan, req.now);
-        self.drop_if_abandoned(chan);
+        self.drop_if_abandoned(chan, out);
         Ok(())
     }
 
@@ -399,7 +415,7 @@ impl Engine {
         let leave = self.leave_update(&target_name, chan, None, req.now);
         self.send_channel(out, chan, &leave);
         self.state.part(target, chan, req.now);
-        self.drop_if_abandoned(chan);
+        self.drop_if_abandoned(chan, out);
         Ok(())
     }
 

@@ -130,9 +130,16 @@ impl Engine {
             ));
         }
         // Steps 9 and 10: create the user if needed and tie the connection.
+        // A registered user keeps the spelling of its profile.
         let user = match existing {
             Some(u) => u,
-            None => self.state.add_user(&name),
+            None => match self.state.find_profile(&name) {
+                Some(p) => {
+                    let registered = p.name.clone();
+                    self.state.add_user(&registered)
+                }
+                None => self.state.add_user(&name),
+            },
         };
         self.state.user_mut(user).conns.push(conn);
         if let Some(c) = self.state.connection_mut(conn) {
@@ -140,6 +147,7 @@ impl Engine {
         }
         if let Some(p) = self.state.find_profile_mut(&name) {
             p.last_used = now;
+            self.profile_changed(&name, out);
         }
         let name = self.state.user(user).name.clone();
         // Step 11: the reply carries the user's actual name.
@@ -252,11 +260,12 @@ impl Engine {
                 let leave = self.leave_update(&name, chan, None, now);
                 self.send_channel(out, chan, &leave);
             }
-            self.drop_if_abandoned(chan);
+            self.drop_if_abandoned(chan, out);
         }
         self.state.remove_user(user);
         if let Some(p) = self.state.find_profile_mut(&name) {
             p.last_used = now;
+            self.profile_changed(&name, out);
         }
         log::debug!("user {name:?} left");
     }

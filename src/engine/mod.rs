@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 pub use profiles::{Password, hash_password};
+use state::Channel as ChannelState;
 pub use state::{Channel, Profile, User};
 
 /// Identifies a connection; the net layer uses its slab key.
@@ -78,6 +79,12 @@ pub struct Outbox {
     /// Connections to close after flushing what is queued for them. The
     /// engine has already forgotten them.
     pub closes: Vec<ConnId>,
+    /// Changes of durable state, in order, for the store to write through.
+    pub changes: Vec<Change>,
+    /// Set when the sends queued by the current call confirm a durable
+    /// change: they must reach the wire only after the change committed.
+    /// The caller clears it after each call.
+    pub confirm: bool,
 }
 
 impl Outbox {
@@ -85,7 +92,47 @@ impl Outbox {
     pub fn clear(&mut self) {
         self.sends.clear();
         self.closes.clear();
+        self.changes.clear();
+        self.confirm = false;
     }
+}
+
+/// A change of durable state (§2.3 profiles, §2.4 channels), written
+/// through to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A profile was created or changed.
+    Profile(Profile),
+    /// A profile expired.
+    DeleteProfile(String),
+    /// A regular channel was created or changed.
+    Channel(ChannelRecord),
+    /// A regular channel expired.
+    DeleteChannel(String),
+}
+
+/// What survives of a regular channel across restarts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelRecord {
+    /// The channel's name.
+    pub name: String,
+    /// §2.5 its registrant.
+    pub registrant: String,
+    /// §2.5 its permission rules.
+    pub rules: Vec<(Known, protocol::Rule)>,
+    /// Seconds it lives once empty.
+    pub lifetime: u64,
+    /// When it was last in use.
+    pub last_used: Time,
+}
+
+/// Durable state loaded at start-up.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Registered profiles.
+    pub profiles: Vec<Profile>,
+    /// Regular channels.
+    pub channels: Vec<ChannelRecord>,
 }
 
 /// A handler's failure: the class of the failure update and its text.
@@ -139,6 +186,51 @@ impl Engine {
             config,
             state,
             next_id: 0,
+        }
+    }
+
+    /// Restores the profiles and channels of a snapshot (start-up).
+    pub fn load(&mut self, snapshot: Snapshot) {
+        for p in snapshot.profiles {
+            if protocol::is_valid_name(&p.name) {
+                self.state.put_profile(p);
+            }
+        }
+        for c in snapshot.channels {
+            if !protocol::is_valid_name(&c.name) || self.state.find_channel(&c.name).is_some() {
+                continue;
+            }
+            self.state.add_channel(ChannelState {
+                name: c.name,
+                registrant: c.registrant,
+                rules: c.rules,
+                anonymous: false,
+                last_used: c.last_used,
+                lifetime: c.lifetime,
+                members: Vec::new(),
+            });
+        }
+    }
+
+    /// Records that a channel's durable part changed.
+    fn channel_changed(&self, chan: state::ChanId, out: &mut Outbox) {
+        let c = self.state.channel(chan);
+        if c.anonymous || chan == self.state.primary {
+            return;
+        }
+        out.changes.push(Change::Channel(ChannelRecord {
+            name: c.name.clone(),
+            registrant: c.registrant.clone(),
+            rules: c.rules.clone(),
+            lifetime: c.lifetime,
+            last_used: c.last_used,
+        }));
+    }
+
+    /// Records that a profile changed.
+    fn profile_changed(&self, name: &str, out: &mut Outbox) {
+        if let Some(p) = self.state.find_profile(name) {
+            out.changes.push(Change::Profile(p.clone()));
         }
     }
 

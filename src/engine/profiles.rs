@@ -2,7 +2,7 @@
 //! expiry of unused profiles and channels.
 
 use super::state::Profile;
-use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
+use super::{Change, Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
 use crate::wire::Known;
 use sha2::Sha256;
 
@@ -95,6 +95,8 @@ impl Engine {
                 last_used: req.now,
             }),
         }
+        self.profile_changed(&self.state.user(req.user).name.clone(), out);
+        out.confirm = true;
         // Step 5: the original update goes back.
         let mut reply = req.update.clone();
         retain_known_fields(&mut reply, Known::Register);
@@ -105,7 +107,7 @@ impl Engine {
     /// Expires profiles unused for their lifetime (§2.3, §5.2.4) and
     /// regular channels empty for theirs (§2.4). Returns when it next has
     /// something to expire (at the latest in an hour).
-    pub fn expire(&mut self, now: Time, _out: &mut Outbox) -> Time {
+    pub fn expire(&mut self, now: Time, out: &mut Outbox) -> Time {
         let mut next = now + 3600;
         let lifetime = self.config.profile_lifetime;
         let mut dead = Vec::new();
@@ -123,6 +125,7 @@ impl Engine {
         for name in dead {
             self.state.remove_profile(&name);
             log::info!("profile {name:?} expired");
+            out.changes.push(Change::DeleteProfile(name));
         }
         let primary = self.state.primary;
         let mut dead = Vec::new();
@@ -141,6 +144,7 @@ impl Engine {
         for chan in dead {
             if let Some(c) = self.state.remove_channel(chan) {
                 log::info!("channel {:?} expired", c.name);
+                out.changes.push(Change::DeleteChannel(c.name));
             }
         }
         next

@@ -52,6 +52,7 @@ impl Harness {
         for conn in self.out.closes.drain(..) {
             self.closed.insert(conn);
         }
+        self.out.confirm = false;
     }
 
     pub fn open(&mut self, conn: ConnId) {
@@ -134,6 +135,11 @@ impl Harness {
         let next = self.engine.expire(self.now, &mut self.out);
         self.collect();
         next
+    }
+
+    /// Durable changes recorded since the last call.
+    pub fn take_changes(&mut self) -> Vec<lichat_tcp_server::engine::Change> {
+        std::mem::take(&mut self.out.changes)
     }
 
     pub fn shutdown(&mut self) {

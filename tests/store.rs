@@ -1,0 +1,189 @@
+//! The durable store: what the engine confirmed survives a restart.
+
+mod engine_support;
+use engine_support::*;
+use lichat_tcp_server::engine::{Change, Engine, Outbox};
+use lichat_tcp_server::store::{self, FILE_NAME, NoNotify};
+use lichat_tcp_server::wire::Known;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lichat-store-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Runs the harness's pending changes through a store in `dir`.
+fn persist(dir: &Path, changes: Vec<Change>) {
+    let (mut store, _) = store::open(dir, Arc::new(NoNotify)).expect("store opens");
+    store.submit(changes);
+    store.close();
+}
+
+fn restarted_engine(dir: &Path) -> Harness {
+    let (store, snapshot) = store::open(dir, Arc::new(NoNotify)).expect("store reopens");
+    store.close();
+    let mut h = Harness::new();
+    h.engine.load(snapshot);
+    h
+}
+
+#[test]
+fn registered_profile_survives_restart_and_password_logs_in_5_2() {
+    let dir = temp_dir("profile");
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    let got = h.call(1, "(register :id 5 :password \"secret1\")");
+    assert_eq!(class(&got[0]), Known::Register);
+    persist(&dir, h.take_changes());
+
+    let mut h = restarted_engine(&dir);
+    h.open(2);
+    let got = h.call(
+        2,
+        "(connect :id 1 :from \"ann\" :password \"wrong-one\" :version \"2.0\")",
+    );
+    assert_eq!(class(&got[0]), Known::InvalidPassword);
+    h.open(3);
+    let got = h.call(
+        3,
+        "(connect :id 1 :from \"ANN\" :password \"secret1\" :version \"2.0\")",
+    );
+    assert_eq!(class(&got[0]), Known::Connect);
+    assert_eq!(text(&got[0], Known::KFrom), Some("ann"));
+    h.open(4);
+    let got = h.call(4, "(connect :id 1 :from \"ann\" :version \"2.0\")");
+    assert_eq!(
+        class(&got[0]),
+        Known::UsernameTaken,
+        "the name stays reserved"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn channel_permissions_survive_restart_5_3_2() {
+    let dir = temp_dir("channel");
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    h.login(2, "bob");
+    h.call(1, "(create :id 2 :channel \"lobby\")");
+    h.call(
+        1,
+        "(deny :id 3 :channel \"lobby\" :target \"bob\" :update join)",
+    );
+    h.call(
+        1,
+        "(permissions :id 4 :channel \"lobby\" :permissions ((message (+ \"ann\" \"cy\"))))",
+    );
+    persist(&dir, h.take_changes());
+
+    let mut h = restarted_engine(&dir);
+    let lobby = h.engine.channel("LOBBY").expect("channel restored");
+    assert_eq!(lobby.registrant, "ann");
+    h.login(1, "bob");
+    let got = h.call(1, "(join :id 2 :channel \"lobby\")");
+    assert_eq!(class(&got[0]), Known::InsufficientPermissions);
+    h.login(2, "cy");
+    let got = h.call(2, "(join :id 2 :channel \"lobby\")");
+    assert_eq!(class(&got[0]), Known::Join);
+    let got = h.call(2, "(message :id 3 :channel \"lobby\" :text \"hi\")");
+    assert_eq!(class(&got[0]), Known::Message, "(+ ann cy) restored");
+    h.login(3, "dee");
+    h.call(3, "(join :id 2 :channel \"lobby\")");
+    let got = h.call(3, "(message :id 3 :channel \"lobby\" :text \"hi\")");
+    assert_eq!(class(&got[0]), Known::InsufficientPermissions);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn expired_profile_and_channel_leave_the_database_2_3() {
+    let dir = temp_dir("expiry");
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    h.call(1, "(register :id 2 :password \"secret1\")");
+    h.call(1, "(create :id 3 :channel \"old\")");
+    h.call(1, "(disconnect :id 4)");
+    persist(&dir, h.take_changes());
+    h.now += 31 * 24 * 3600;
+    h.expire();
+    let changes = h.take_changes();
+    assert!(changes.contains(&Change::DeleteProfile("ann".into())));
+    assert!(changes.contains(&Change::DeleteChannel("old".into())));
+    persist(&dir, changes);
+    let snapshot = store::read_snapshot(&dir).expect("readable");
+    assert!(snapshot.profiles.is_empty() && snapshot.channels.is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn anonymous_channels_are_not_stored_2_4_2() {
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    h.take_changes();
+    let got = h.call(1, "(create :id 2)");
+    assert_eq!(class(&got[0]), Known::Join);
+    assert!(h.take_changes().is_empty());
+}
+
+#[test]
+fn damaged_database_refuses_to_start_naming_the_file() {
+    let dir = temp_dir("damaged");
+    std::fs::write(dir.join(FILE_NAME), vec![0x5a; 8192]).expect("write junk");
+    let err = store::open(&dir, Arc::new(NoNotify))
+        .err()
+        .expect("must refuse");
+    let text = err.to_string();
+    assert!(text.contains(FILE_NAME), "{text}");
+    assert!(text.contains("not a database"), "{text}");
+    // Nothing was discarded: the file is as it was.
+    assert_eq!(
+        std::fs::read(dir.join(FILE_NAME)).unwrap(),
+        vec![0x5a; 8192]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn newer_schema_version_refuses_to_start() {
+    let dir = temp_dir("newer");
+    persist(&dir, Vec::new());
+    {
+        let conn = rusqlite::Connection::open(dir.join(FILE_NAME)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let err = store::open(&dir, Arc::new(NoNotify))
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("newer"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn group_of_registrations_commits_under_one_ticket() {
+    let dir = temp_dir("group");
+    let mut engine = Engine::new(config(), START);
+    let mut out = Outbox::default();
+    let ip = "127.0.0.1".parse().unwrap();
+    for conn in 0..100 {
+        engine.open(conn, ip, START);
+        let c = format!("(connect :id 1 :from \"user{conn}\" :version \"2.0\")");
+        engine.handle(
+            conn,
+            lichat_tcp_server::wire::read_object(c.as_bytes()),
+            START,
+            &mut out,
+        );
+        let r = lichat_tcp_server::wire::read_object(b"(register :id 2 :password \"secret1\")");
+        engine.handle(conn, r, START, &mut out);
+    }
+    let (mut store, _) = store::open(&dir, Arc::new(NoNotify)).unwrap();
+    let ticket = store.submit(std::mem::take(&mut out.changes));
+    assert_eq!(ticket, 1);
+    store.close();
+    let snapshot = store::read_snapshot(&dir).unwrap();
+    assert_eq!(snapshot.profiles.len(), 100);
+    let _ = std::fs::remove_dir_all(dir);
+}
