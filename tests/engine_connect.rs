@@ -398,3 +398,24 @@ fn shutdown_disconnects_and_closes_every_connection_4_3_1_2() {
     }
     assert_eq!(h.engine.connection_count(), 0);
 }
+
+#[test]
+fn unreadable_update_at_the_flood_limit_does_not_start_silent_dropping_4_2() {
+    let mut h = Harness::with(Config {
+        flood_limit: 3,
+        flood_frame: 30,
+        ..config()
+    });
+    h.now = h.now / 30 * 30;
+    h.open(1);
+    h.send(1, &connect_update(1, "ann", "2.0"));
+    h.take(1);
+    h.expect_ok(1, "(ping :id 2)");
+    // The third update of the frame is unreadable: it cannot be referred
+    // to, so it is answered as such and the next update is the one that
+    // reaches the limit and announces the throttling.
+    let got = h.call(1, "(ping :id");
+    assert_eq!(classes_of(&got), [Known::MalformedUpdate]);
+    h.expect_failure(1, "(ping :id 4)", Known::TooManyUpdates);
+    assert!(h.call(1, "(ping :id 5)").is_empty());
+}
