@@ -705,3 +705,24 @@ fn anonymous_channel_rules_admit_no_permissions_update_even_by_its_creator_2_4_2
         Known::InsufficientPermissions,
     );
 }
+
+#[test]
+fn grant_and_deny_are_sent_back_to_every_connection_of_the_user_5_3_2() {
+    let mut h = lobby();
+    h.expect_ok(1, "(register :id 4 :password \"secret1\")");
+    h.connect_with(4, "ann", "secret1");
+    let got = h.expect_ok(
+        1,
+        "(deny :id 5 :channel \"lobby\" :target \"bob\" :update message)",
+    );
+    assert_eq!(classes_of(&got), [Known::Deny]);
+    let other = h.take(4);
+    assert_eq!(classes_of(&other), [Known::Deny]);
+    assert_eq!(id(&other[0]), Some(5));
+    h.expect_ok(
+        1,
+        "(grant :id 6 :channel \"lobby\" :target \"bob\" :update message)",
+    );
+    assert_eq!(h.classes(4), [Known::Grant]);
+    assert!(h.take(2).is_empty(), "only the user who sent it");
+}

@@ -317,8 +317,9 @@ impl Engine {
             rule.deny(&target);
         }
         self.state.channel_mut(chan).set_rule(class, rule);
+        // "Sent back to the user": every connection of the user (§3).
         let reply = Self::echo(req);
-        send_to(out, req.conn, &reply);
+        self.send_user(out, req.user, &reply);
         Ok(())
     }
 
