@@ -333,8 +333,9 @@ impl Engine {
         self.state.channel_mut(chan).set_rule(class, rule);
         self.channel_changed(chan, out);
         out.confirm = true;
+        // "Sent back to the user": every connection of the user (§3).
         let reply = Self::echo(req);
-        send_to(out, req.conn, &reply);
+        self.send_user(out, req.user, &reply);
         Ok(())
     }
 

@@ -323,7 +323,15 @@ impl Engine {
             return;
         };
         let established = c.user.is_some();
-        let flood = c.count_update(now, self.config.flood_frame, self.config.flood_limit);
+        let mut flood = c.count_update(now, self.config.flood_frame, self.config.flood_limit);
+        if flood == Flood::Reached && update.is_err() {
+            // An unreadable update has no ID for `too-many-updates` to
+            // refer to: it is answered as usual and the next update is
+            // the one that reaches the limit, so that dropping never
+            // starts unannounced (§4.2).
+            c.flood_count -= 1;
+            flood = Flood::Ok;
+        }
         match update {
             Err(_) if flood != Flood::Ok => {}
             Err(ReadError::TooLong) => {

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use lichat_tcp_server::engine::{Config, ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
-use lichat_tcp_server::wire::{Known, Object, Value, read_object};
+use lichat_tcp_server::protocol::Rule;
+use lichat_tcp_server::wire::{Known, Object, ReadError, Value, read_object};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -142,6 +143,52 @@ impl Harness {
         std::mem::take(&mut self.out.changes)
     }
 
+    /// Hands the engine a reader error instead of an update.
+    pub fn send_err(&mut self, conn: ConnId, err: ReadError) {
+        self.engine.handle(conn, Err(err), self.now, &mut self.out);
+        self.collect();
+    }
+
+    /// Opens `conn` and connects as `name` with `password`; returns the
+    /// replies (the harness does not check them).
+    pub fn connect_with(&mut self, conn: ConnId, name: &str, password: &str) -> Vec<Object> {
+        self.open(conn);
+        self.call(
+            conn,
+            &format!("(connect :id 1 :from \"{name}\" :password \"{password}\" :version \"2.0\")"),
+        )
+    }
+
+    /// Sends `update` and expects exactly one reply: an update failure of
+    /// `expected` from the server whose `update-id` is the update's `id`.
+    pub fn expect_failure(&mut self, conn: ConnId, update: &str, expected: Known) -> Object {
+        let sent = read_object(update.as_bytes()).expect("the test's update parses");
+        let got = self.call(conn, update);
+        assert_eq!(got.len(), 1, "one reply to {update}: {got:?}");
+        let f = got.into_iter().next().unwrap();
+        assert_eq!(class(&f), expected, "reply to {update}: {f:?}");
+        assert_eq!(
+            f.get(Known::KUpdateId),
+            sent.get(Known::KId),
+            "update-id of the reply to {update}"
+        );
+        assert_eq!(text(&f, Known::KFrom), Some("Server"));
+        assert!(text(&f, Known::KText).is_some_and(|t| !t.is_empty()));
+        f
+    }
+
+    /// Sends `update` and returns the replies, asserting none is a failure.
+    pub fn expect_ok(&mut self, conn: ConnId, update: &str) -> Vec<Object> {
+        let got = self.call(conn, update);
+        for o in &got {
+            assert!(
+                !lichat_tcp_server::protocol::is_failure(class(o)),
+                "{update} failed: {o:?}"
+            );
+        }
+        got
+    }
+
     pub fn shutdown(&mut self) {
         self.engine.shutdown(self.now, &mut self.out);
         self.collect();
@@ -171,4 +218,20 @@ pub fn update_id(o: &Object) -> Option<u64> {
 
 pub fn id(o: &Object) -> Option<u64> {
     o.get(Known::KId).and_then(Value::as_u64)
+}
+
+/// The rule for `update` in the `permissions` field of a `permissions` reply.
+pub fn rule_in(reply: &Object, update: Known) -> Option<Rule> {
+    reply
+        .get(Known::KPermissions)?
+        .as_list()?
+        .iter()
+        .filter_map(Value::as_list)
+        .find(|r| r.first().and_then(Value::as_symbol).and_then(|s| s.known()) == Some(update))
+        .map(|r| Rule::from_value(&r[1]).expect("the server prints valid rules"))
+}
+
+/// The classes of a list of updates.
+pub fn classes_of(objs: &[Object]) -> Vec<Known> {
+    objs.iter().map(class).collect()
 }
