@@ -296,7 +296,10 @@ impl Engine {
         now: Time,
         out: &mut Outbox,
     ) {
-        let mut obj = self.failure(f.class, Some(update_id), f.text, now);
+        // Only update-failures refer to the update (§3.2); a plain failure
+        // such as too-many-connections has no update-id slot.
+        let update_id = protocol::is_a(f.class, Known::UpdateFailure).then_some(update_id);
+        let mut obj = self.failure(f.class, update_id, f.text, now);
         if f.class == Known::IncompatibleVersion {
             obj.push(
                 Known::KCompatibleVersions,
