@@ -131,12 +131,7 @@ impl Engine {
         id: Option<Value>,
         now: Time,
     ) -> Object {
-        let id = id.unwrap_or_else(|| self.fresh_id());
-        Object::new(Known::Leave)
-            .with(Known::KId, id)
-            .with(Known::KClock, now)
-            .with(Known::KFrom, user_name)
-            .with(Known::KChannel, self.state.channel(chan).name.as_str())
+        self.presence_update(Known::Leave, user_name, chan, id, now)
     }
 
     /// §2.4.2 an anonymous channel goes as soon as it is empty; regular
@@ -178,13 +173,6 @@ impl Engine {
         } else {
             Ok(())
         }
-    }
-
-    /// The channel of a request whose `channel` field §5.1.6 checked.
-    fn request_channel(&self, req: &Request) -> Result<ChanId, Failure> {
-        req.str_field(Known::KChannel)
-            .and_then(|n| self.state.find_channel(n))
-            .ok_or_else(|| Failure::new(Known::NoSuchChannel, "The update names no channel."))
     }
 
     /// The update as distributed: known fields only, `from` and `clock`
@@ -259,7 +247,7 @@ impl Engine {
         req: &mut Request,
         out: &mut Outbox,
     ) -> Result<(), Failure> {
-        let chan = self.request_channel(req)?;
+        let chan = self.channel_of(req)?;
         let rules: Vec<Value> = req
             .update
             .get(Known::KPermissions)
@@ -304,7 +292,7 @@ impl Engine {
         req: &mut Request,
         out: &mut Outbox,
     ) -> Result<(), Failure> {
-        let chan = self.request_channel(req)?;
+        let chan = self.channel_of(req)?;
         let class = req
             .update
             .get(Known::KUpdate)
@@ -341,7 +329,7 @@ impl Engine {
 
     /// §5.4.1 join.
     pub(super) fn join(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
-        let chan = self.request_channel(req)?;
+        let chan = self.channel_of(req)?;
         if self.state.in_channel(req.user, chan) {
             return Err(Failure::new(
                 Known::AlreadyInChannel,
@@ -357,7 +345,7 @@ impl Engine {
 
     /// §5.4.2 leave.
     pub(super) fn leave(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
-        let chan = self.request_channel(req)?;
+        let chan = self.channel_of(req)?;
         self.require_member(req, chan)?;
         let leave = Self::echo(req);
         self.send_channel(out, chan, &leave);
@@ -368,7 +356,7 @@ impl Engine {
 
     /// §5.4.3 pull.
     pub(super) fn pull(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
-        let chan = self.request_channel(req)?;
+        let chan = self.channel_of(req)?;
         self.require_member(req, chan)?;
         let target_name = req.str_field(Known::KTarget).unwrap_or_default().to_owned();
         let Some(target) = self.state.find_user(&target_name) else {
@@ -395,7 +383,7 @@ impl Engine {
 
     /// §5.4.4 kick.
     pub(super) fn kick(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
-        let chan = self.request_channel(req)?;
+        let chan = self.channel_of(req)?;
         self.require_member(req, chan)?;
         let target_name = req.str_field(Known::KTarget).unwrap_or_default().to_owned();
         let target = self
@@ -422,7 +410,7 @@ impl Engine {
 
     /// §5.4.5 message.
     pub(super) fn message(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
-        let chan = self.request_channel(req)?;
+        let chan = self.channel_of(req)?;
         self.require_member(req, chan)?;
         let message = Self::echo(req);
         self.send_channel(out, chan, &message);

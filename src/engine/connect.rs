@@ -203,8 +203,21 @@ impl Engine {
         id: Option<Value>,
         now: Time,
     ) -> Object {
+        self.presence_update(Known::Join, user_name, chan, id, now)
+    }
+
+    /// A `join` or `leave` of `user_name` for `chan`, with the given ID or
+    /// a fresh one.
+    pub(super) fn presence_update(
+        &mut self,
+        class: Known,
+        user_name: &str,
+        chan: super::state::ChanId,
+        id: Option<Value>,
+        now: Time,
+    ) -> Object {
         let id = id.unwrap_or_else(|| self.fresh_id());
-        Object::new(Known::Join)
+        Object::new(class)
             .with(Known::KId, id)
             .with(Known::KClock, now)
             .with(Known::KFrom, user_name)

@@ -137,12 +137,6 @@ impl Engine {
         send_to(out, req.conn, &reply);
         Ok(())
     }
-
-    fn channel_of(&self, req: &Request) -> Result<super::state::ChanId, Failure> {
-        req.str_field(Known::KChannel)
-            .and_then(|n| self.state.find_channel(n))
-            .ok_or_else(|| Failure::new(Known::NoSuchChannel, "The update names no channel."))
-    }
 }
 
 fn not_in(channel: &str) -> Failure {

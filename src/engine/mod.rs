@@ -625,6 +625,15 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The channel of a request whose `channel` field §5.1.6 checked.
+    fn channel_of(&self, req: &Request) -> Result<state::ChanId, Failure> {
+        req.str_field(Known::KChannel)
+            .and_then(|n| self.state.find_channel(n))
+            .ok_or_else(|| Failure::new(Known::NoSuchChannel, "The update names no channel."))
+    }
+}
+
 fn malformed_text(class: Known, key: Known, ty: Ty, present: bool) -> String {
     if present {
         format!(
