@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod net;
 pub mod protocol;
 pub mod store;
 pub mod wire;

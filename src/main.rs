@@ -1,3 +1,321 @@
-fn main() {
-    println!("lichat-tcp-server: not yet serving");
+//! The `lichat-tcp-server` program: options, logging, exit codes.
+
+use getopts::{Matches, Options};
+use lichat_tcp_server::engine::{Config, Engine};
+use lichat_tcp_server::net::{Server, Settings, universal_now};
+use log::{LevelFilter, error, info};
+use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+const PROGRAM: &str = "lichat-tcp-server";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The Lichat protocol version this server speaks.
+const PROTOCOL_VERSION: &str = "2.0";
+
+fn options() -> Options {
+    let mut o = Options::new();
+    o.optopt(
+        "",
+        "name",
+        "server name: its user and primary channel (default: the machine's hostname)",
+        "NAME",
+    );
+    o.optopt(
+        "",
+        "hostname",
+        "address to listen on (default: 0.0.0.0)",
+        "ADDR",
+    );
+    o.optopt(
+        "",
+        "port",
+        "TCP port, 0 for any free port (default: 1111)",
+        "PORT",
+    );
+    o.optopt(
+        "",
+        "ping-interval",
+        "seconds of silence before a ping (default: 60)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "idle-timeout",
+        "seconds of silence before dropping a connection (default: 120)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "connect-timeout",
+        "seconds allowed to send connect (default: 10)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "salt",
+        "salt mixed into password hashes (default: empty)",
+        "SALT",
+    );
+    o.optopt(
+        "",
+        "flood-frame",
+        "flood protection frame in seconds (default: 30)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "flood-limit",
+        "updates allowed per flood frame (default: 40)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "connection-limit",
+        "connections allowed in total (default: 100)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "data-dir",
+        "directory for durable state (default: lichat-data)",
+        "DIR",
+    );
+    o.optopt(
+        "",
+        "max-update-size",
+        "largest update in bytes (default: 8388608)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "max-write-queue",
+        "bytes queued for a client before it is dropped (default: 4194304)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "max-connections-per-user",
+        "connections per user (default: 20)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "max-channels-per-user",
+        "channels a user may be in (default: 50)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "log-level",
+        "error, warn, info, debug or trace (default: info)",
+        "LEVEL",
+    );
+    o.optflag("h", "help", "print this help and exit");
+    o.optflag("V", "version", "print the version and exit");
+    o
+}
+
+/// A bad command line: one line naming the option, exit status 2.
+struct Usage(String);
+
+fn number<T>(m: &Matches, name: &str, default: T, min: T) -> Result<T, Usage>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match m.opt_str(name) {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<T>() {
+            Ok(v) if v >= min => Ok(v),
+            _ => Err(Usage(format!(
+                "--{name}: {text:?} is not a whole number of at least {min}"
+            ))),
+        },
+    }
+}
+
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "Lichat".to_owned())
+}
+
+struct Cli {
+    settings: Settings,
+    config: Config,
+    data_dir: PathBuf,
+    level: LevelFilter,
+}
+
+fn parse(m: &Matches) -> Result<Cli, Usage> {
+    let ip = match m.opt_str("hostname") {
+        None => IpAddr::from([0, 0, 0, 0]),
+        Some(text) => text
+            .parse::<IpAddr>()
+            .map_err(|_| Usage(format!("--hostname: {text:?} is not an IP address")))?,
+    };
+    let port: u16 = match m.opt_str("port") {
+        None => 1111,
+        Some(text) => text.trim().parse().map_err(|_| {
+            Usage(format!(
+                "--port: {text:?} is not a port number (0 to 65535)"
+            ))
+        })?,
+    };
+    let defaults = Settings::default();
+    let settings = Settings {
+        addr: SocketAddr::new(ip, port),
+        connect_timeout: number(m, "connect-timeout", defaults.connect_timeout, 1)?,
+        ping_interval: number(m, "ping-interval", defaults.ping_interval, 1)?,
+        idle_timeout: number(m, "idle-timeout", defaults.idle_timeout, 1)?,
+        connection_limit: number(m, "connection-limit", defaults.connection_limit, 1)?,
+        max_update_size: number(m, "max-update-size", defaults.max_update_size, 64)?,
+        max_write_queue: number(m, "max-write-queue", defaults.max_write_queue, 1024)?,
+    };
+    let name = match m.opt_str("name") {
+        Some(n) if n.trim().is_empty() => {
+            return Err(Usage(format!("--name: {n:?} is not a name")));
+        }
+        Some(n) => n,
+        None => hostname(),
+    };
+    // Start from the engine's defaults so settings it adds keep theirs.
+    let mut config = Config::default();
+    config.name = name;
+    config.flood_frame = number(m, "flood-frame", config.flood_frame, 1)?;
+    config.flood_limit = number(m, "flood-limit", config.flood_limit, 1)?;
+    config.max_connections_per_user = number(
+        m,
+        "max-connections-per-user",
+        config.max_connections_per_user,
+        1,
+    )?;
+    config.max_channels_per_user =
+        number(m, "max-channels-per-user", config.max_channels_per_user, 1)?;
+    config.salt = m.opt_str("salt").unwrap_or_default();
+    let level = match m.opt_str("log-level").as_deref() {
+        None | Some("info") => LevelFilter::Info,
+        Some("error") => LevelFilter::Error,
+        Some("warn") => LevelFilter::Warn,
+        Some("debug") => LevelFilter::Debug,
+        Some("trace") => LevelFilter::Trace,
+        Some(other) => {
+            return Err(Usage(format!(
+                "--log-level: {other:?} is not one of error, warn, info, debug, trace"
+            )));
+        }
+    };
+    let data_dir = PathBuf::from(
+        m.opt_str("data-dir")
+            .unwrap_or_else(|| "lichat-data".into()),
+    );
+    Ok(Cli {
+        settings,
+        config,
+        data_dir,
+        level,
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = options();
+    let m = match opts.parse(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if m.opt_present("help") {
+        let brief = format!(
+            "Usage: {PROGRAM} [options]\nA Lichat {PROTOCOL_VERSION} chat server over TCP."
+        );
+        print!("{}", opts.usage(&brief));
+        return ExitCode::SUCCESS;
+    }
+    if m.opt_present("version") {
+        println!("{PROGRAM} {VERSION} (Lichat protocol {PROTOCOL_VERSION})");
+        return ExitCode::SUCCESS;
+    }
+    if let Some(extra) = m.free.first() {
+        eprintln!("{PROGRAM}: unexpected argument {extra:?}");
+        return ExitCode::from(2);
+    }
+    let cli = match parse(&m) {
+        Ok(c) => c,
+        Err(Usage(line)) => {
+            eprintln!("{PROGRAM}: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    let log_config = ConfigBuilder::new()
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .build();
+    // A logger is already installed only if main ran twice; ignore it then.
+    let colour = if std::io::stderr().is_terminal() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    };
+    let _ = TermLogger::init(cli.level, log_config, TerminalMode::Stderr, colour);
+
+    if let Err(e) = std::fs::create_dir_all(&cli.data_dir) {
+        error!(
+            "cannot create the data directory {}: {e}",
+            cli.data_dir.display()
+        );
+        return ExitCode::from(1);
+    }
+    let s = &cli.settings;
+    info!(
+        "{PROGRAM} {VERSION}, Lichat {PROTOCOL_VERSION}, name {:?}: ping-interval {} s, idle-timeout {} s, \
+         connect-timeout {} s, flood {} updates per {} s, connection-limit {}, max-update-size {} B, \
+         max-write-queue {} B, max-connections-per-user {}, max-channels-per-user {}, data-dir {}",
+        cli.config.name,
+        s.ping_interval,
+        s.idle_timeout,
+        s.connect_timeout,
+        cli.config.flood_limit,
+        cli.config.flood_frame,
+        s.connection_limit,
+        s.max_update_size,
+        s.max_write_queue,
+        cli.config.max_connections_per_user,
+        cli.config.max_channels_per_user,
+        cli.data_dir.display(),
+    );
+    let addr = s.addr;
+    let engine = Engine::new(cli.config, universal_now());
+    let mut server = match Server::bind(cli.settings, engine) {
+        Ok(server) => server,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            error!(
+                "cannot listen on {addr}: the address is already in use (another server running?)"
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            error!("cannot listen on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    info!("listening on {}", server.local_addr());
+    match server.run() {
+        Ok(()) => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!("event loop failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

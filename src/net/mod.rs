@@ -1,0 +1,772 @@
+//! The event loop: one thread, one `mio::Poll`, connections in a slab,
+//! a timer wheel for the connect timeout, pings, idle timeouts and close
+//! deadlines, and SIGINT/SIGTERM handling. It decides when things happen;
+//! the engine decides what is sent.
+
+pub mod timer;
+
+use crate::engine::{ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
+use crate::wire::{Object, ReadError, Reader};
+use log::{debug, info, trace, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use timer::{TimerId, Wheel};
+
+/// Settings of the event loop; the defaults are the original server's.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// §4.1: seconds allowed between accepting a socket and its `connect`.
+    pub connect_timeout: u64,
+    /// §4.2: seconds without an update before the server sends a `ping`.
+    pub ping_interval: u64,
+    /// §4.2: seconds without an update before the connection is dropped
+    /// with `connection-unstable`.
+    pub idle_timeout: u64,
+    /// §4.1.1: connections allowed at once, in total.
+    pub connection_limit: usize,
+    /// §5.1.2: the longest update accepted, in bytes, NUL excluded.
+    pub max_update_size: usize,
+    /// Bytes a connection may have waiting to be written (beyond the
+    /// buffer being written) before it is dropped as not reading.
+    pub max_write_queue: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            addr: SocketAddr::from(([0, 0, 0, 0], 1111)),
+            connect_timeout: 10,
+            ping_interval: 60,
+            idle_timeout: 120,
+            connection_limit: 100,
+            max_update_size: 8 * 1024 * 1024,
+            max_write_queue: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The longest update accepted before `connect` completes: a `connect`
+/// update is small, and a stranger gets no more buffer than this.
+const PRE_CONNECT_MAX: usize = 64 * 1024;
+/// Size of the one read buffer shared by every connection.
+const SCRATCH: usize = 64 * 1024;
+/// Bytes read from one connection per loop turn before the others get
+/// their turn (the rest is read on the next turn).
+const READ_BUDGET: usize = 4 * SCRATCH;
+/// Buffers handed to one `writev`.
+const MAX_IOV: usize = 64;
+/// Seconds a closing connection may take to drain its queue and see the
+/// peer's end of stream.
+const CLOSE_GRACE: u64 = 2;
+/// How long shutdown waits for queued bytes to drain.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+/// Slots of the timer wheel: one per second, timers further out wait for
+/// their revolution.
+const WHEEL_SLOTS: usize = 1024;
+/// A write queue that held more buffers than this is given back when empty.
+const KEEP_QUEUE: usize = 16;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading and writing normally.
+    Open,
+    /// The engine is done with it: drain the queue, shut down the write
+    /// side, wait for the peer's end of stream (bounded by a deadline).
+    Closing,
+    /// Freed at the end of this loop turn; events for it are ignored.
+    Dead,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Connect timeout, ping or idle check, whichever is next.
+    Check,
+    /// A closing connection ran out of time.
+    CloseDeadline,
+}
+
+/// One accepted socket. Holds no preallocated buffers: an idle connection
+/// costs this struct and its reader's empty tail.
+struct Conn {
+    socket: TcpStream,
+    peer: SocketAddr,
+    reader: Reader,
+    queue: VecDeque<Rc<[u8]>>,
+    /// Bytes of the front buffer already written.
+    offset: usize,
+    /// Bytes queued and not yet written.
+    pending: usize,
+    state: State,
+    established: bool,
+    writable_interest: bool,
+    dirty: bool,
+    peer_eof: bool,
+    opened: u64,
+    /// Tick of the last complete update received.
+    last_activity: u64,
+    /// `last_activity` when the last ping was sent, so one ping goes out
+    /// per quiet spell.
+    pinged_for: Option<u64>,
+    timer: Option<TimerId>,
+}
+
+/// Why a connection is going away, for the log.
+#[derive(Clone, Copy, Debug)]
+enum Reason {
+    PeerClosed,
+    Error,
+    WriteQueue,
+}
+
+/// The server: listener, connections, engine and timers.
+pub struct Server {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    signals: Signals,
+    local_addr: SocketAddr,
+    conns: Slab<Conn>,
+    engine: Engine,
+    outbox: Outbox,
+    wheel: Wheel<(ConnId, Kind)>,
+    fired: Vec<(ConnId, Kind)>,
+    settings: Settings,
+    start: Instant,
+    scratch: Box<[u8]>,
+    dirty: Vec<ConnId>,
+    again: Vec<ConnId>,
+    reap: Vec<ConnId>,
+    next_expire: Time,
+    refusal: Vec<u8>,
+    accept_retry: bool,
+    shutting_down: bool,
+}
+
+/// The current Lichat universal time (§1): seconds since 1900.
+pub fn universal_now() -> Time {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    unix + UNIX_TO_UNIVERSAL
+}
+
+impl Server {
+    /// Binds the listener and sets up signal handling; the server does not
+    /// accept until [`Server::run`].
+    pub fn bind(settings: Settings, engine: Engine) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(settings.addr)?;
+        let local_addr = listener.local_addr()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let refusal = engine.too_many_connections();
+        let now = universal_now();
+        Ok(Server {
+            poll,
+            listener: Some(listener),
+            signals,
+            local_addr,
+            conns: Slab::new(),
+            engine,
+            outbox: Outbox::default(),
+            wheel: Wheel::new(WHEEL_SLOTS, 0),
+            fired: Vec::new(),
+            settings,
+            start: Instant::now(),
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            dirty: Vec::new(),
+            again: Vec::new(),
+            reap: Vec::new(),
+            next_expire: now,
+            refusal,
+            accept_retry: false,
+            shutting_down: false,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Number of open connections, closing ones included.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The engine, e.g. to save its state after [`Server::run`] returns.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until SIGINT or SIGTERM; then sends `disconnect` to every
+    /// connection, flushes for a bounded time and returns.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut shutdown_deadline: Option<Instant> = None;
+        loop {
+            let timeout = self.poll_timeout(shutdown_deadline);
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(e);
+            }
+            let instant = Instant::now();
+            let tick = self.tick(instant);
+            let now = universal_now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now, tick),
+                    SIGNALS => {
+                        if self.signals.pending().next().is_some() && !self.shutting_down {
+                            info!("signal received: disconnecting every connection");
+                            self.begin_shutdown(now);
+                            shutdown_deadline = Some(instant + SHUTDOWN_GRACE);
+                        }
+                    }
+                    Token(key) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(key, now, tick);
+                        }
+                        if event.is_writable() {
+                            self.mark_dirty(key);
+                        }
+                    }
+                }
+            }
+            if self.accept_retry {
+                self.accept_retry = false;
+                self.accept(now, tick);
+            }
+            if !self.again.is_empty() {
+                let again = std::mem::take(&mut self.again);
+                for key in again {
+                    self.read(key, now, tick);
+                }
+            }
+            self.timers(now, tick);
+            if now >= self.next_expire && !self.shutting_down {
+                self.next_expire = self.engine.expire(now, &mut self.outbox);
+                self.apply_outbox(tick);
+            }
+            self.flush_dirty(now, tick);
+            self.reap();
+            if let Some(deadline) = shutdown_deadline
+                && (self.conns.is_empty() || Instant::now() >= deadline)
+            {
+                info!(
+                    "shut down; {} connection(s) not fully flushed",
+                    self.conns.len()
+                );
+                return Ok(());
+            }
+        }
+    }
+
+    fn tick(&self, instant: Instant) -> u64 {
+        instant.saturating_duration_since(self.start).as_secs()
+    }
+
+    fn poll_timeout(&self, shutdown_deadline: Option<Instant>) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        if let Some(deadline) = shutdown_deadline {
+            return Some(
+                deadline
+                    .saturating_duration_since(now)
+                    .min(Duration::from_millis(20)),
+            );
+        }
+        // Wake at the next tick boundary: timers, expiry and accept retries
+        // all have one-second resolution.
+        let next_tick = self.start + Duration::from_secs(self.tick(now) + 1);
+        Some(next_tick.saturating_duration_since(now))
+    }
+
+    fn accept(&mut self, now: Time, tick: u64) {
+        if self.shutting_down {
+            return;
+        }
+        let Some(listener) = self.listener.as_mut() else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((mut socket, peer)) => {
+                    if self.conns.len() >= self.settings.connection_limit {
+                        // Best effort: a nonblocking write of the refusal,
+                        // then close without building a connection.
+                        let _ = socket.write(&self.refusal);
+                        let _ = socket.shutdown(Shutdown::Write);
+                        info!("refused {peer}: connection limit reached");
+                        continue;
+                    }
+                    if let Err(e) = socket.set_nodelay(true) {
+                        debug!("{peer}: cannot set TCP_NODELAY: {e}");
+                    }
+                    let entry = self.conns.vacant_entry();
+                    let key = entry.key();
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(&mut socket, Token(key), Interest::READABLE)
+                    {
+                        warn!("{peer}: cannot register the socket: {e}");
+                        continue;
+                    }
+                    let timer = self
+                        .wheel
+                        .insert(tick + self.settings.connect_timeout, (key, Kind::Check));
+                    entry.insert(Conn {
+                        socket,
+                        peer,
+                        reader: Reader::new(PRE_CONNECT_MAX.min(self.settings.max_update_size)),
+                        queue: VecDeque::new(),
+                        offset: 0,
+                        pending: 0,
+                        state: State::Open,
+                        established: false,
+                        writable_interest: false,
+                        dirty: false,
+                        peer_eof: false,
+                        opened: tick,
+                        last_activity: tick,
+                        pinged_for: None,
+                        timer: Some(timer),
+                    });
+                    self.engine.open(key, peer.ip(), now);
+                    info!("connection {key} opened from {peer}");
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors or the like: try again next tick.
+                    warn!("accept failed: {e}");
+                    self.accept_retry = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Reads what the socket has (up to the per-turn budget), feeds the
+    /// connection's reader and hands each update to the engine.
+    fn read(&mut self, key: ConnId, now: Time, tick: u64) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            if conn.state == State::Dead || conn.peer_eof {
+                return;
+            }
+            match conn.socket.read(&mut self.scratch) {
+                Ok(0) => {
+                    conn.peer_eof = true;
+                    match conn.state {
+                        State::Open => {
+                            debug!("connection {key}: end of stream from {}", conn.peer);
+                            self.lost(key, now, tick, Reason::PeerClosed);
+                        }
+                        State::Closing => {
+                            if conn.queue.is_empty() {
+                                self.kill(key);
+                            }
+                        }
+                        State::Dead => {}
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    if conn.state != State::Open {
+                        // Closing: discard until the peer's end of stream.
+                        continue;
+                    }
+                    let engine = &mut self.engine;
+                    let outbox = &mut self.outbox;
+                    let mut got = false;
+                    conn.reader.feed(&self.scratch[..n], |update| {
+                        got = true;
+                        log_update(key, &update);
+                        engine.handle(key, update, now, outbox);
+                    });
+                    if got {
+                        conn.last_activity = tick;
+                        if !conn.established && self.engine.is_established(key) {
+                            conn.established = true;
+                            conn.reader.set_max(self.settings.max_update_size);
+                            debug!("connection {key}: established");
+                            let at = tick + self.settings.ping_interval;
+                            if let Some(old) = conn.timer.take() {
+                                self.wheel.cancel(old);
+                            }
+                            conn.timer = Some(self.wheel.insert(at, (key, Kind::Check)));
+                        }
+                    }
+                    self.apply_outbox(tick);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.again.push(key);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("connection {key}: read failed: {e}");
+                    let state = conn.state;
+                    if state == State::Open {
+                        self.lost(key, now, tick, Reason::Error);
+                    } else {
+                        self.kill(key);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The net layer lost or dropped an open connection: tell the engine
+    /// (§4.3 steps 3–4) and close the socket.
+    fn lost(&mut self, key: ConnId, now: Time, tick: u64, reason: Reason) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.state != State::Open {
+            return;
+        }
+        info!("connection {key} from {} lost: {reason:?}", conn.peer);
+        match reason {
+            // The peer only closed its side: flush what is queued, then
+            // close (bounded by the close deadline).
+            Reason::PeerClosed => self.begin_close(key, tick),
+            _ => self.kill(key),
+        }
+        self.engine.closed(key, now, &mut self.outbox);
+        self.apply_outbox(tick);
+    }
+
+    /// Marks a connection for freeing at the end of the turn.
+    fn kill(&mut self, key: ConnId) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && conn.state != State::Dead
+        {
+            conn.state = State::Dead;
+            conn.queue = VecDeque::new();
+            conn.pending = 0;
+            self.reap.push(key);
+        }
+    }
+
+    /// Starts closing: drain the queue, then shut down and wait briefly for
+    /// the peer's end of stream.
+    fn begin_close(&mut self, key: ConnId, tick: u64) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.state != State::Open {
+            return;
+        }
+        conn.state = State::Closing;
+        if let Some(old) = conn.timer.take() {
+            self.wheel.cancel(old);
+        }
+        conn.timer = Some(
+            self.wheel
+                .insert(tick + CLOSE_GRACE, (key, Kind::CloseDeadline)),
+        );
+        self.mark_dirty(key);
+    }
+
+    fn mark_dirty(&mut self, key: ConnId) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && !conn.dirty
+            && conn.state != State::Dead
+        {
+            conn.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    /// Queues the engine's sends and starts the closes it asked for.
+    fn apply_outbox(&mut self, tick: u64) {
+        for (key, bytes) in self.outbox.sends.drain(..) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.state == State::Dead || bytes.is_empty() {
+                continue;
+            }
+            conn.pending += bytes.len();
+            conn.queue.push_back(bytes);
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+        let closes = std::mem::take(&mut self.outbox.closes);
+        for &key in &closes {
+            if let Some(conn) = self.conns.get(key) {
+                debug!("connection {key} from {}: closed by the engine", conn.peer);
+            }
+            self.begin_close(key, tick);
+        }
+        self.outbox.closes = closes;
+        self.outbox.closes.clear();
+    }
+
+    /// Writes every connection with pending bytes; repeats while dropping a
+    /// connection makes the engine send more.
+    fn flush_dirty(&mut self, now: Time, tick: u64) {
+        while !self.dirty.is_empty() {
+            let dirty = std::mem::take(&mut self.dirty);
+            for &key in &dirty {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.dirty = false;
+                }
+                self.flush(key, now, tick);
+            }
+            if self.dirty.is_empty() {
+                // Keep the allocation for the next turn.
+                self.dirty = dirty;
+                self.dirty.clear();
+            }
+        }
+    }
+
+    fn flush(&mut self, key: ConnId, now: Time, tick: u64) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.state == State::Dead {
+            return;
+        }
+        while !conn.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (i, buf) in conn.queue.iter().take(MAX_IOV).enumerate() {
+                let start = if i == 0 { conn.offset } else { 0 };
+                slices[i] = IoSlice::new(&buf[start..]);
+                count = i + 1;
+            }
+            match conn.socket.write_vectored(&slices[..count]) {
+                Ok(0) => {
+                    debug!("connection {key}: write returned 0");
+                    self.write_failed(key, now, tick);
+                    return;
+                }
+                Ok(mut n) => {
+                    conn.pending -= n;
+                    while n > 0 {
+                        let Some(front) = conn.queue.front() else {
+                            break;
+                        };
+                        let rest = front.len() - conn.offset;
+                        if n >= rest {
+                            n -= rest;
+                            conn.queue.pop_front();
+                            conn.offset = 0;
+                        } else {
+                            conn.offset += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("connection {key}: write failed: {e}");
+                    self.write_failed(key, now, tick);
+                    return;
+                }
+            }
+        }
+        if conn.queue.is_empty() {
+            if conn.queue.capacity() > KEEP_QUEUE {
+                conn.queue = VecDeque::new();
+            }
+            if conn.writable_interest {
+                conn.writable_interest = false;
+                let _ = self.poll.registry().reregister(
+                    &mut conn.socket,
+                    Token(key),
+                    Interest::READABLE,
+                );
+            }
+            if conn.state == State::Closing {
+                let _ = conn.socket.shutdown(Shutdown::Write);
+                if conn.peer_eof || self.shutting_down {
+                    self.kill(key);
+                }
+            }
+            return;
+        }
+        let head = conn.queue.front().map_or(0, |b| b.len() - conn.offset);
+        if conn.pending - head > self.settings.max_write_queue {
+            warn!(
+                "connection {key} from {}: {} bytes waiting to be written, over the limit of {}; dropped",
+                conn.peer, conn.pending, self.settings.max_write_queue
+            );
+            match conn.state {
+                State::Open => self.lost(key, now, tick, Reason::WriteQueue),
+                _ => self.kill(key),
+            }
+            return;
+        }
+        if !conn.writable_interest {
+            conn.writable_interest = true;
+            let _ = self.poll.registry().reregister(
+                &mut conn.socket,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+        }
+    }
+
+    fn write_failed(&mut self, key: ConnId, now: Time, tick: u64) {
+        match self.conns.get(key).map(|c| c.state) {
+            Some(State::Open) => self.lost(key, now, tick, Reason::Error),
+            Some(State::Closing) => self.kill(key),
+            _ => {}
+        }
+    }
+
+    /// Fires due timers: connect timeout, ping, idle timeout, close
+    /// deadlines. Each connection has at most one timer; activity does not
+    /// touch it, the check re-arms it from the last activity instead.
+    fn timers(&mut self, now: Time, tick: u64) {
+        let mut fired = std::mem::take(&mut self.fired);
+        self.wheel.advance(tick, &mut fired);
+        for (key, kind) in fired.drain(..) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.timer = None;
+            match kind {
+                Kind::CloseDeadline => {
+                    if conn.state == State::Closing {
+                        debug!("connection {key}: close deadline passed");
+                        self.kill(key);
+                    }
+                }
+                Kind::Check => {
+                    if conn.state == State::Open {
+                        self.check(key, now, tick);
+                        self.apply_outbox(tick);
+                    }
+                }
+            }
+        }
+        self.fired = fired;
+    }
+
+    fn check(&mut self, key: ConnId, now: Time, tick: u64) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let s = &self.settings;
+        if !conn.established {
+            if self.engine.is_established(key) {
+                conn.established = true;
+                conn.reader.set_max(s.max_update_size);
+            } else {
+                let deadline = conn.opened + s.connect_timeout;
+                if tick >= deadline {
+                    info!("connection {key} from {}: no connect in time", conn.peer);
+                    self.engine.connect_timeout(key, now, &mut self.outbox);
+                    self.ensure_closed(key, now);
+                } else {
+                    conn.timer = Some(self.wheel.insert(deadline, (key, Kind::Check)));
+                }
+                return;
+            }
+        }
+        let quiet = tick.saturating_sub(conn.last_activity);
+        if quiet >= s.idle_timeout {
+            info!("connection {key} from {}: idle for {quiet} s", conn.peer);
+            self.engine.idle_timeout(key, now, &mut self.outbox);
+            self.ensure_closed(key, now);
+        } else if quiet >= s.ping_interval {
+            if conn.pinged_for != Some(conn.last_activity) {
+                conn.pinged_for = Some(conn.last_activity);
+                debug!("connection {key}: ping after {quiet} s");
+                self.engine.ping(key, now, &mut self.outbox);
+            }
+            let at = conn.last_activity + s.idle_timeout;
+            conn.timer = Some(self.wheel.insert(at, (key, Kind::Check)));
+        } else {
+            let at = conn.last_activity + s.ping_interval.min(s.idle_timeout);
+            conn.timer = Some(self.wheel.insert(at, (key, Kind::Check)));
+        }
+    }
+
+    /// After a timeout the engine is expected to list the connection in its
+    /// closes; if it did not, forget it in the engine and close it anyway.
+    fn ensure_closed(&mut self, key: ConnId, now: Time) {
+        if !self.outbox.closes.contains(&key) {
+            debug!("connection {key}: the engine kept a timed-out connection; closing it");
+            self.engine.closed(key, now, &mut self.outbox);
+            self.outbox.closes.push(key);
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Time) {
+        self.shutting_down = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.engine.shutdown(now, &mut self.outbox);
+        let tick = self.tick(Instant::now());
+        self.apply_outbox(tick);
+        // Anything the engine did not close is closed now.
+        let open: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state == State::Open)
+            .map(|(k, _)| k)
+            .collect();
+        for key in open {
+            self.begin_close(key, tick);
+        }
+    }
+
+    /// Frees connections marked dead during this turn.
+    fn reap(&mut self) {
+        for key in self.reap.drain(..) {
+            if self.conns.get(key).map(|c| c.state) != Some(State::Dead) {
+                continue;
+            }
+            let mut conn = self.conns.remove(key);
+            if let Some(t) = conn.timer.take() {
+                self.wheel.cancel(t);
+            }
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+            info!("connection {key} from {} closed", conn.peer);
+        }
+    }
+}
+
+fn log_update(key: ConnId, update: &Result<Object, ReadError>) {
+    match update {
+        Ok(object) => trace!("connection {key}: received {object:?}"),
+        Err(e) => debug!("connection {key}: unreadable update: {e}"),
+    }
+}
