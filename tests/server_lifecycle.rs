@@ -1,0 +1,96 @@
+//! Process lifecycle: signals (§4.3 on shutdown), start-up errors, closure
+//! by the client or by a vanished peer.
+
+mod common;
+
+use common::{class, start, text};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn sigterm_sends_disconnect_to_every_connection_and_exits_0_4_3() {
+    let mut server = start(&[]);
+    let mut ann = server.login("ann");
+    let mut bob = server.login("bob");
+    server.signal("TERM");
+    for c in [&mut ann, &mut bob] {
+        let got: Vec<String> = c.recv_until_closed().iter().map(class).collect();
+        assert!(got.contains(&"disconnect".to_owned()), "{got:?}");
+    }
+    let status = server.wait_exit(Duration::from_secs(1));
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigint_exits_0_within_a_second() {
+    let mut server = start(&[]);
+    let _idle = server.connect();
+    server.signal("INT");
+    let status = server.wait_exit(Duration::from_secs(1));
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn port_already_in_use_is_reported_and_exits_1() {
+    let server = start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"))
+        .args(["--hostname", "127.0.0.1", "--port"])
+        .arg(server.addr.port().to_string())
+        .args([
+            "--data-dir",
+            &std::env::temp_dir()
+                .join("lichat-test-inuse")
+                .display()
+                .to_string(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the server binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already in use"), "{err}");
+}
+
+#[test]
+fn bad_option_value_prints_one_line_naming_it_and_exits_2() {
+    for (option, value) in [
+        ("--ping-interval", "soon"),
+        ("--port", "70000"),
+        ("--log-level", "loud"),
+        ("--connection-limit", "-1"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"))
+            .args([option, value])
+            .stdin(Stdio::null())
+            .output()
+            .expect("the server binary runs");
+        assert_eq!(out.status.code(), Some(2), "{option} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(option), "{err}");
+    }
+}
+
+#[test]
+fn disconnect_update_gets_disconnect_and_close_4_3() {
+    let server = start(&[]);
+    let mut ann = server.login("ann");
+    ann.update("disconnect", "");
+    let got: Vec<String> = ann.recv_until_closed().iter().map(class).collect();
+    assert!(got.contains(&"disconnect".to_owned()), "{got:?}");
+}
+
+#[test]
+fn vanished_peer_leaves_its_channels_4_3() {
+    let server = start(&[]);
+    let mut ann = server.login("ann");
+    let mut bob = server.login("bob");
+    ann.update("create", ":channel \"lobby\"");
+    ann.recv_class("join");
+    bob.update("join", ":channel \"lobby\"");
+    bob.recv_class("join");
+    ann.recv_class("join");
+    drop(bob);
+    let leave = ann.recv_class("leave");
+    assert_eq!(text(&leave, "from"), Some("bob"));
+}

@@ -1,0 +1,73 @@
+//! Limits over real TCP: connection limit (§4.1.1) and the write queue
+//! limit for clients that stop reading.
+
+mod common;
+
+use common::{Gone, class, start, text};
+use std::time::Duration;
+
+#[test]
+fn connection_limit_refuses_with_too_many_connections_4_1_1() {
+    let mut server = start(&["--connection-limit", "2"]);
+    let a = server.connect();
+    let _b = server.connect();
+    let mut c = server.connect();
+    let refusal = c.recv();
+    assert_eq!(class(&refusal), "too-many-connections", "{refusal:?}");
+    assert_eq!(c.try_recv(Duration::from_secs(5)).err(), Some(Gone::Closed));
+    // A freed place can be taken again.
+    drop(a);
+    server.wait_log("connection 0 from");
+    server.wait_log("closed");
+    let mut d = server.login("dora");
+    let id = d.update("ping", "");
+    assert_eq!(common::int(&d.recv_class("pong"), "id"), Some(id));
+}
+
+#[test]
+fn non_reading_client_is_dropped_at_write_queue_limit_while_others_are_served() {
+    let server = start(&[
+        "--max-write-queue",
+        "65536",
+        "--flood-limit",
+        "1000000",
+        "--max-update-size",
+        "200000",
+    ]);
+    let mut ann = server.login("ann");
+    let mut bob = server.login("bob");
+    let mut carl = server.login("carl");
+    ann.update("create", ":channel \"lobby\"");
+    ann.recv_class("join");
+    for c in [&mut bob, &mut carl] {
+        c.update("join", ":channel \"lobby\"");
+        c.recv_class("join");
+    }
+    // Bob stops reading. Ann sends until the server gives up on him; ann
+    // and carl read every message meanwhile.
+    let big = "y".repeat(50_000);
+    let mut sent = 0;
+    while !server.log().iter().any(|l| l.contains("over the limit")) {
+        assert!(sent < 2000, "bob was never dropped");
+        ann.message("lobby", &big);
+        ann.recv_class("message");
+        carl.recv_class("message");
+        sent += 1;
+    }
+    let line = server
+        .log()
+        .into_iter()
+        .find(|l| l.contains("over the limit"))
+        .unwrap_or_default();
+    assert!(line.contains("connection 1 "), "{line}");
+    // §4.3.4: bob's user leaves the channel.
+    let leave = carl.recv_class("leave");
+    assert_eq!(text(&leave, "from"), Some("bob"));
+    ann.message("lobby", "still here");
+    for c in [&mut ann, &mut carl] {
+        let m = c.recv_class("message");
+        assert_eq!(text(&m, "text"), Some("still here"));
+    }
+    // Bob finds his connection closed once he reads what was in flight.
+    bob.recv_until_closed();
+}
