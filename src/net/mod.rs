@@ -149,7 +149,6 @@ pub struct Server {
     again: Vec<ConnId>,
     reap: Vec<ConnId>,
     next_expire: Time,
-    refusal: Vec<u8>,
     accept_retry: bool,
     shutting_down: bool,
 }
@@ -175,7 +174,6 @@ impl Server {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
-        let refusal = engine.too_many_connections();
         let now = universal_now();
         Ok(Server {
             poll,
@@ -194,7 +192,6 @@ impl Server {
             again: Vec::new(),
             reap: Vec::new(),
             next_expire: now,
-            refusal,
             accept_retry: false,
             shutting_down: false,
         })
@@ -314,7 +311,8 @@ impl Server {
                     if self.conns.len() >= self.settings.connection_limit {
                         // Best effort: a nonblocking write of the refusal,
                         // then close without building a connection.
-                        let _ = socket.write(&self.refusal);
+                        let refusal = self.engine.too_many_connections(now);
+                        let _ = socket.write(&refusal);
                         let _ = socket.shutdown(Shutdown::Write);
                         info!("refused {peer}: connection limit reached");
                         continue;
