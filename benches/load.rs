@@ -1,0 +1,562 @@
+//! Load benchmark against the real server binary over 127.0.0.1:
+//!
+//! 1. fan-out: one channel of 1000 members, 10 of them sending as fast as
+//!    the window allows; deliveries per second counted at every member;
+//! 2. latency: 100 messages per second into the same channel; p50 and p99
+//!    from send to receipt, measured at every 10th member (the server still
+//!    writes to all 1000);
+//! 3. memory: the server's RSS with 10 000 idle connections that each
+//!    completed `connect`.
+//!
+//! Bounded in connections and time; stops by itself. Needs about 10 100
+//! file descriptors (`ulimit -n 20000`). Run: `cargo bench --bench load`.
+//! `LOAD_PHASES=fanout,latency,memory` picks phases; `LOAD_SPIN=1` makes the
+//! latency phase poll without sleeping.
+
+use lichat_tcp_server::wire::read_object;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MEMBERS: usize = 1000;
+const SENDERS: usize = 10;
+const IDLE: usize = 10_000;
+const CHANNEL: &str = "load";
+const WARMUP: Duration = Duration::from_secs(1);
+const MEASURE: Duration = Duration::from_secs(5);
+/// Messages allowed in flight (sent but not yet delivered everywhere).
+const WINDOW: u64 = 400;
+/// Messages one sender writes per write call.
+const BATCH: usize = 8;
+/// The latency phase reads every this many-th member.
+const LATENCY_SAMPLE: usize = 10;
+const UNIVERSAL: u64 = 2_208_988_800;
+
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    fn start(extra: &[&str]) -> ServerProcess {
+        let dir = std::env::temp_dir().join(format!("lichat-load-{}", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"))
+            .args([
+                "--port",
+                "0",
+                "--hostname",
+                "127.0.0.1",
+                "--name",
+                "LoadServer",
+            ])
+            .args(["--log-level", "info", "--connection-limit", "20000"])
+            .args(["--ping-interval", "3600", "--idle-timeout", "7200"])
+            .args(["--flood-limit", "1000000000"])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary runs");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                addr = rest.trim().parse().ok();
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            for line in lines {
+                let Ok(line) = line else { break };
+                // Connections opening and closing are logged at info; only
+                // problems are worth showing.
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        let addr = addr.expect("the server reports its address");
+        ServerProcess { child, addr }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status is readable");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS is present")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + UNIVERSAL
+}
+
+/// Opens connections named `prefix{i}` for each `i` in `range`; each sends `connect` and,
+/// if given, joins `channel`. Returns once every connection has seen its
+/// handshake (and join) reply.
+fn open_clients(
+    addr: SocketAddr,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    channel: Option<&str>,
+) -> Vec<TcpStream> {
+    let mut all = Vec::with_capacity(range.len());
+    let batch = 250;
+    let mut start = range.start;
+    while start < range.end {
+        let end = (start + batch).min(range.end);
+        let mut streams = Vec::with_capacity(end - start);
+        for i in start..end {
+            let mut s = match TcpStream::connect(addr) {
+                Ok(s) => s,
+                Err(e) => panic!("connection {i} failed: {e} (is `ulimit -n` at least 20000?)"),
+            };
+            s.set_nodelay(true).expect("nodelay");
+            let mut text = format!(
+                "(connect :id 1 :clock {} :from \"{prefix}{i}\" :version \"2.0\")\0",
+                clock()
+            );
+            if let Some(ch) = channel {
+                text.push_str(&format!(
+                    "(join :id 2 :clock {} :from \"{prefix}{i}\" :channel \"{ch}\")\0",
+                    clock()
+                ));
+            }
+            s.write_all(text.as_bytes()).expect("send handshake");
+            streams.push(s);
+        }
+        for (k, s) in streams.iter_mut().enumerate() {
+            let name = format!("{prefix}{}", start + k);
+            wait_for(s, |class, from, ch| match channel {
+                None => class == "connect",
+                Some(c) => class == "join" && from == name && ch == c,
+            });
+        }
+        all.extend(streams);
+        start = end;
+    }
+    all
+}
+
+/// Reads updates from a blocking stream until `want(class, from, channel)`.
+fn wait_for(s: &mut TcpStream, want: impl Fn(&str, &str, &str) -> bool) {
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Some(end) = buf.iter().position(|&b| b == 0) {
+            let text: Vec<u8> = buf.drain(..=end).collect();
+            if std::env::var_os("LOAD_DEBUG").is_some() {
+                eprintln!("setup: {}", String::from_utf8_lossy(&text));
+            }
+            if let Ok(o) = read_object(&text[..end]) {
+                let get = |k: &str| {
+                    o.fields
+                        .iter()
+                        .find(|(key, _)| key.name() == k)
+                        .and_then(|(_, v)| v.as_str())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let class = o.class.name().to_owned();
+                if class.contains("failure") || class == "username-taken" {
+                    panic!("handshake failed: {}", String::from_utf8_lossy(&text));
+                }
+                if want(&class, &get("from"), &get("channel")) {
+                    return;
+                }
+            }
+        }
+        let n = match s.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) => panic!(
+                "read during setup: {e}; unread: {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+        };
+        assert!(n > 0, "server closed a connection during setup");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Called with the text of each message received.
+type TextSink<'a> = dyn FnMut(&[u8]) + 'a;
+
+struct Member {
+    stream: mio::net::TcpStream,
+    tail: Vec<u8>,
+    out: Vec<u8>,
+    out_off: usize,
+}
+
+struct Fanout {
+    poll: Poll,
+    members: Vec<Member>,
+    scratch: Vec<u8>,
+    start: Instant,
+    /// Only members whose index is a multiple of this are read; the others'
+    /// bytes wait in their kernel buffers (1 reads everyone).
+    sample: usize,
+}
+
+impl Fanout {
+    fn new(streams: Vec<TcpStream>) -> Fanout {
+        let poll = Poll::new().expect("poll");
+        let mut members = Vec::with_capacity(streams.len());
+        for (i, s) in streams.into_iter().enumerate() {
+            s.set_nonblocking(true).expect("nonblocking");
+            let mut stream = mio::net::TcpStream::from_std(s);
+            poll.registry()
+                .register(
+                    &mut stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .expect("register");
+            members.push(Member {
+                stream,
+                tail: Vec::new(),
+                out: Vec::new(),
+                out_off: 0,
+            });
+        }
+        Fanout {
+            poll,
+            members,
+            scratch: vec![0; 256 * 1024],
+            start: Instant::now(),
+            sample: 1,
+        }
+    }
+
+    fn queue_message(&mut self, sender: usize, text: &str) {
+        let m = &mut self.members[sender];
+        let line = format!(
+            "(message :id 3 :clock {} :from \"m{sender}\" :channel \"{CHANNEL}\" :text \"{text}\")\0",
+            clock()
+        );
+        m.out.extend_from_slice(line.as_bytes());
+    }
+
+    fn flush(&mut self, who: usize) {
+        let m = &mut self.members[who];
+        while m.out_off < m.out.len() {
+            match m.stream.write(&m.out[m.out_off..]) {
+                Ok(n) => m.out_off += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("sender {who}: write failed: {e}"),
+            }
+        }
+        m.out.clear();
+        m.out_off = 0;
+    }
+
+    /// Reads every readable member until it would block. Counts updates;
+    /// with `latencies`, parses `:text "T<micros>"` of each message.
+    fn pump(
+        &mut self,
+        events: &mut Events,
+        timeout: Duration,
+        mut latencies: Option<&mut Vec<u32>>,
+        mut on_text: Option<&mut TextSink<'_>>,
+    ) -> u64 {
+        self.poll.poll(events, Some(timeout)).expect("poll");
+        let mut count = 0;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            if ev.is_writable() {
+                self.flush(i);
+            }
+            if !ev.is_readable() || i % self.sample != 0 {
+                continue;
+            }
+            loop {
+                let m = &mut self.members[i];
+                match m.stream.read(&mut self.scratch) {
+                    Ok(0) => panic!("member {i}: the server closed the connection"),
+                    Ok(n) => {
+                        // A short read drained the socket; with edge-triggered
+                        // polling, later data brings a new event, so the extra
+                        // read that would return WouldBlock is skipped.
+                        let drained = n < self.scratch.len();
+                        let data = &self.scratch[..n];
+                        if latencies.is_none() && on_text.is_none() {
+                            count += data.iter().filter(|&&b| b == 0).count() as u64;
+                            if drained {
+                                break;
+                            }
+                            continue;
+                        }
+                        let now = self.start.elapsed().as_micros() as u64;
+                        let mut rest = data;
+                        while let Some(end) = rest.iter().position(|&b| b == 0) {
+                            let seg: &[u8] = if m.tail.is_empty() {
+                                &rest[..end]
+                            } else {
+                                m.tail.extend_from_slice(&rest[..end]);
+                                &m.tail
+                            };
+                            count += 1;
+                            if let Some(t) = text_of(seg) {
+                                if let Some(l) = latencies.as_deref_mut()
+                                    && let Some(sent) = t.strip_prefix(b"T").and_then(parse_u64)
+                                {
+                                    l.push(now.saturating_sub(sent) as u32);
+                                }
+                                if let Some(f) = on_text.as_deref_mut() {
+                                    f(t);
+                                }
+                            }
+                            m.tail.clear();
+                            rest = &rest[end + 1..];
+                        }
+                        m.tail.extend_from_slice(rest);
+                        if drained {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => panic!("member {i}: read failed: {e}"),
+                }
+            }
+        }
+        count
+    }
+
+    /// Waits until every member has received a message with `marker`.
+    fn barrier(&mut self, marker: &str) {
+        self.queue_message(0, marker);
+        self.flush(0);
+        let mut events = Events::with_capacity(1024);
+        let mut seen = 0usize;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let target = marker.as_bytes().to_vec();
+        while seen < self.members.len() {
+            assert!(
+                Instant::now() < deadline,
+                "barrier {marker}: {seen} of {} members",
+                self.members.len()
+            );
+            let mut on = |t: &[u8]| {
+                if t == target.as_slice() {
+                    seen += 1;
+                }
+            };
+            self.pump(&mut events, Duration::from_millis(10), None, Some(&mut on));
+        }
+    }
+
+    fn throughput(&mut self) -> f64 {
+        let mut events = Events::with_capacity(4096);
+        let mut sent: u64 = 0;
+        let mut delivered: u64 = 0;
+        let members = self.members.len() as u64;
+        let begin = Instant::now();
+        let mut measured_from: Option<(Instant, u64)> = None;
+        loop {
+            let elapsed = begin.elapsed();
+            if measured_from.is_none() && elapsed >= WARMUP {
+                measured_from = Some((Instant::now(), delivered));
+            }
+            if elapsed >= WARMUP + MEASURE {
+                break;
+            }
+            let in_flight = sent * members - delivered.min(sent * members);
+            if in_flight < WINDOW * members {
+                for s in 0..SENDERS {
+                    for _ in 0..BATCH {
+                        self.queue_message(s, "xxxxxxxxxxxxxxxx");
+                        sent += 1;
+                    }
+                    self.flush(s);
+                }
+            }
+            delivered += self.pump(&mut events, Duration::from_millis(1), None, None);
+        }
+        let (t0, d0) = measured_from.expect("warm-up ended");
+        let rate = (delivered - d0) as f64 / t0.elapsed().as_secs_f64();
+        // Let the backlog drain so the next phase starts clean.
+        self.barrier("drained-after-throughput");
+        rate
+    }
+
+    /// Sends `per_second` messages into the channel for the measuring time
+    /// and returns the latencies (microseconds) seen by every `sample`th
+    /// member. Reading all 1000 sockets on this machine would make the load
+    /// generator, not the server, the bottleneck: each read costs a
+    /// loopback ACK. The server still writes every message to all members;
+    /// the unread bytes wait in kernel buffers until the drain afterwards.
+    fn latency(&mut self, per_second: u64, sample: usize) -> (Vec<u32>, u64) {
+        self.sample = sample;
+        let mut events = Events::with_capacity(4096);
+        let mut latencies = Vec::with_capacity(1 << 20);
+        let interval = Duration::from_micros(1_000_000 / per_second);
+        let begin = Instant::now();
+        let mut next = begin;
+        let mut sent = 0u64;
+        let mut k = 0usize;
+        let spin = std::env::var_os("LOAD_SPIN").is_some();
+        while begin.elapsed() < MEASURE + Duration::from_millis(200) {
+            if Instant::now() >= next && begin.elapsed() < MEASURE {
+                let t = self.start.elapsed().as_micros() as u64;
+                let sender = k % SENDERS;
+                self.queue_message(sender, &format!("T{t}"));
+                self.flush(sender);
+                sent += 1;
+                k += 1;
+                next += interval;
+            }
+            let wait = if spin {
+                Duration::ZERO
+            } else {
+                next.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(1))
+            };
+            self.pump(&mut events, wait, Some(&mut latencies), None);
+        }
+        self.sample = 1;
+        self.barrier("drained-after-latency");
+        (latencies, sent)
+    }
+}
+
+fn text_of(update: &[u8]) -> Option<&[u8]> {
+    let key = b":text \"";
+    let at = update.windows(key.len()).position(|w| w == key)? + key.len();
+    let rest = &update[at..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    Some(&rest[..end])
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let (soft, _) = nofile_limit();
+    if soft < (IDLE as u64 + 200) {
+        eprintln!(
+            "warning: ulimit -n is {soft}; the idle phase needs about {} (ulimit -n 20000)",
+            IDLE + 200
+        );
+    }
+
+    println!("== fan-out: {MEMBERS} members in one channel, {SENDERS} senders ==");
+    let server = ServerProcess::start(&["--max-write-queue", "67108864"]);
+    let mut streams = open_clients(server.addr, "m", 0..1, None);
+    {
+        let s = &mut streams[0];
+        s.write_all(
+            format!(
+                "(create :id 2 :clock {} :from \"m0\" :channel \"{CHANNEL}\")\0",
+                clock()
+            )
+            .as_bytes(),
+        )
+        .expect("create");
+        wait_for(s, |class, _, ch| class == "join" && ch == CHANNEL);
+    }
+    let setup = Instant::now();
+    streams.extend(open_clients(server.addr, "m", 1..MEMBERS, Some(CHANNEL)));
+    println!(
+        "setup: {MEMBERS} members joined in {:.2} s",
+        setup.elapsed().as_secs_f64()
+    );
+    let mut fan = Fanout::new(streams);
+    fan.barrier("ready");
+    let rss_members = server.rss_kib();
+    let phases = std::env::var("LOAD_PHASES").unwrap_or_else(|_| "fanout,latency,memory".into());
+    let rate = if phases.contains("fanout") {
+        fan.throughput()
+    } else {
+        0.0
+    };
+    println!(
+        "deliveries/s: {:.0} (window {WINDOW} messages, batches of {BATCH})",
+        rate
+    );
+
+    println!(
+        "== latency: 100 messages/s into the channel, measured at every {LATENCY_SAMPLE}th of {MEMBERS} members =="
+    );
+    let (mut lat, sent) = fan.latency(100, LATENCY_SAMPLE);
+    lat.sort_unstable();
+    println!(
+        "messages: {sent}, samples: {}, min: {:.3} ms, p10: {:.3} ms, p50: {:.3} ms, p99: {:.3} ms, max: {:.3} ms",
+        lat.len(),
+        lat.first().copied().unwrap_or(0) as f64 / 1000.0,
+        percentile(&lat, 0.10) as f64 / 1000.0,
+        percentile(&lat, 0.50) as f64 / 1000.0,
+        percentile(&lat, 0.99) as f64 / 1000.0,
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    println!("server RSS with {MEMBERS} members: {rss_members} KiB");
+    drop(fan);
+    drop(server);
+
+    if !phases.contains("memory") {
+        return;
+    }
+    println!("== memory: {IDLE} idle connections ==");
+    let server = ServerProcess::start(&[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let base = server.rss_kib();
+    let begin = Instant::now();
+    let idle = open_clients(server.addr, "idle", 0..IDLE, None);
+    println!(
+        "setup: {IDLE} connections in {:.2} s",
+        begin.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let with = server.rss_kib();
+    println!(
+        "server RSS: {base} KiB at start, {with} KiB with {IDLE} idle connections: {:.2} KiB per connection",
+        (with.saturating_sub(base)) as f64 / IDLE as f64
+    );
+    drop(idle);
+}
+
+fn nofile_limit() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| {
+            let mut it = l.split_whitespace().skip(3);
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .unwrap_or((0, 0))
+}
