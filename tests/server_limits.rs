@@ -17,8 +17,8 @@ fn connection_limit_refuses_with_too_many_connections_4_1_1() {
     assert_eq!(c.try_recv(Duration::from_secs(5)).err(), Some(Gone::Closed));
     // A freed place can be taken again.
     drop(a);
-    server.wait_log("connection 0 from");
-    server.wait_log("closed");
+    let line = server.wait_log("connection 0 from");
+    assert!(line.contains("closed (by the peer)"), "{line}");
     let mut d = server.login("dora");
     let id = d.update("ping", "");
     assert_eq!(common::int(&d.recv_class("pong"), "id"), Some(id));

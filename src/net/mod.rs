@@ -121,14 +121,34 @@ struct Conn {
     /// per quiet spell.
     pinged_for: Option<u64>,
     timer: Option<TimerId>,
+    reason: Reason,
 }
 
-/// Why a connection is going away, for the log.
-#[derive(Clone, Copy, Debug)]
+/// Why a connection went away, for the log line that reports its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reason {
+    /// The engine closed it: `disconnect`, a failed `connect`, ...
+    Engine,
     PeerClosed,
     Error,
     WriteQueue,
+    ConnectTimeout,
+    Idle,
+    Shutdown,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reason::Engine => "by the server",
+            Reason::PeerClosed => "by the peer",
+            Reason::Error => "socket error",
+            Reason::WriteQueue => "write queue over its limit",
+            Reason::ConnectTimeout => "no connect in time",
+            Reason::Idle => "idle timeout",
+            Reason::Shutdown => "server shutdown",
+        })
+    }
 }
 
 /// The server: listener, connections, engine and timers.
@@ -349,6 +369,7 @@ impl Server {
                         last_activity: tick,
                         pinged_for: None,
                         timer: Some(timer),
+                        reason: Reason::Engine,
                     });
                     self.engine.open(key, peer.ip(), now);
                     info!("connection {key} opened from {peer}");
@@ -451,7 +472,8 @@ impl Server {
         if conn.state != State::Open {
             return;
         }
-        info!("connection {key} from {} lost: {reason:?}", conn.peer);
+        debug!("connection {key} from {}: {reason}", conn.peer);
+        conn.reason = reason;
         match reason {
             // The peer only closed its side: flush what is queued, then
             // close (bounded by the close deadline).
@@ -688,7 +710,8 @@ impl Server {
             } else {
                 let deadline = conn.opened + s.connect_timeout;
                 if tick >= deadline {
-                    info!("connection {key} from {}: no connect in time", conn.peer);
+                    debug!("connection {key} from {}: no connect in time", conn.peer);
+                    conn.reason = Reason::ConnectTimeout;
                     self.engine.connect_timeout(key, now, &mut self.outbox);
                     self.ensure_closed(key, now);
                 } else {
@@ -699,7 +722,8 @@ impl Server {
         }
         let quiet = tick.saturating_sub(conn.last_activity);
         if quiet >= s.idle_timeout {
-            info!("connection {key} from {}: idle for {quiet} s", conn.peer);
+            debug!("connection {key} from {}: idle for {quiet} s", conn.peer);
+            conn.reason = Reason::Idle;
             self.engine.idle_timeout(key, now, &mut self.outbox);
             self.ensure_closed(key, now);
         } else if quiet >= s.ping_interval {
@@ -731,6 +755,11 @@ impl Server {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        for (_, conn) in self.conns.iter_mut() {
+            if conn.state == State::Open {
+                conn.reason = Reason::Shutdown;
+            }
+        }
         self.engine.shutdown(now, &mut self.outbox);
         let tick = self.tick(Instant::now());
         self.apply_outbox(tick);
@@ -757,7 +786,10 @@ impl Server {
                 self.wheel.cancel(t);
             }
             let _ = self.poll.registry().deregister(&mut conn.socket);
-            info!("connection {key} from {} closed", conn.peer);
+            info!(
+                "connection {key} from {} closed ({})",
+                conn.peer, conn.reason
+            );
         }
     }
 }
