@@ -3,7 +3,7 @@
 use getopts::{Matches, Options};
 use lichat_tcp_server::engine::{Config, Engine};
 use lichat_tcp_server::net::{Server, Settings, universal_now};
-use log::{LevelFilter, error, info};
+use log::{LevelFilter, error, info, warn};
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
@@ -292,6 +292,12 @@ fn main() -> ExitCode {
         cli.config.max_channels_per_user,
         cli.data_dir.display(),
     );
+    if s.idle_timeout <= 100 {
+        warn!(
+            "--idle-timeout {} is not above the 100 s that §4.2 asks for",
+            s.idle_timeout
+        );
+    }
     let addr = s.addr;
     let engine = Engine::new(cli.config, universal_now());
     let mut server = match Server::bind(cli.settings, engine) {
