@@ -10,8 +10,10 @@
 //!
 //! Bounded in connections and time; stops by itself. Needs about 10 100
 //! file descriptors (`ulimit -n 20000`). Run: `cargo bench --bench load`.
-//! `LOAD_PHASES=fanout,latency,memory` picks phases; `LOAD_SPIN=1` makes the
-//! latency phase poll without sleeping.
+//! `LOAD_PHASES=fanout,latency,memory` picks phases. The server runs on CPU 0
+//! and the generator on CPU 1 (`taskset`; `LOAD_PIN=0` turns it off). In the
+//! latency phase the generator reads every `LOAD_SAMPLE`th member (10) and
+//! naps `LOAD_NAP_US` (500) between polls; `LOAD_SPIN=1` busy-polls instead.
 
 use lichat_tcp_server::wire::read_object;
 use mio::{Events, Interest, Poll, Token};
@@ -30,6 +32,9 @@ const MEASURE: Duration = Duration::from_secs(5);
 const WINDOW: u64 = 400;
 /// Messages one sender writes per write call.
 const BATCH: usize = 8;
+/// Between polls in the latency phase the generator sleeps up to this long
+/// rather than waiting in epoll, so the server's sends need not wake it.
+const NAP_US: u64 = 500;
 /// The latency phase reads every this many-th member.
 const LATENCY_SAMPLE: usize = 10;
 const UNIVERSAL: u64 = 2_208_988_800;
@@ -42,7 +47,16 @@ struct ServerProcess {
 impl ServerProcess {
     fn start(extra: &[&str]) -> ServerProcess {
         let dir = std::env::temp_dir().join(format!("lichat-load-{}", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"))
+        let server = env!("CARGO_BIN_EXE_lichat-tcp-server");
+        let mut cmd = match pinning() {
+            Some((server_cpu, _)) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &server_cpu.to_string(), server]);
+                c
+            }
+            None => Command::new(server),
+        };
+        let mut child = cmd
             .args([
                 "--port",
                 "0",
@@ -420,6 +434,11 @@ impl Fanout {
         let mut sent = 0u64;
         let mut k = 0usize;
         let spin = std::env::var_os("LOAD_SPIN").is_some();
+        let nap = match std::env::var("LOAD_NAP_US") {
+            Ok(v) => v.parse().ok().filter(|&us| us > 0),
+            Err(_) => Some(NAP_US),
+        }
+        .map(Duration::from_micros);
         while begin.elapsed() < MEASURE + Duration::from_millis(200) {
             if Instant::now() >= next && begin.elapsed() < MEASURE {
                 let t = self.start.elapsed().as_micros() as u64;
@@ -436,7 +455,14 @@ impl Fanout {
                 next.saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(1))
             };
-            self.pump(&mut events, wait, Some(&mut latencies), None);
+            if let Some(nap) = nap {
+                // Sleep instead of waiting in epoll: the server's sends
+                // then find no waiter to wake.
+                std::thread::sleep(wait.min(nap));
+                self.pump(&mut events, Duration::ZERO, Some(&mut latencies), None);
+            } else {
+                self.pump(&mut events, wait, Some(&mut latencies), None);
+            }
         }
         self.sample = 1;
         self.barrier("drained-after-latency");
@@ -509,10 +535,15 @@ fn main() {
         rate
     );
 
+    let sample = std::env::var("LOAD_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LATENCY_SAMPLE)
+        .max(1);
     println!(
         "== latency: 100 messages/s into the channel, measured at every {LATENCY_SAMPLE}th of {MEMBERS} members =="
     );
-    let (mut lat, sent) = fan.latency(100, LATENCY_SAMPLE);
+    let (mut lat, sent) = fan.latency(100, sample);
     lat.sort_unstable();
     println!(
         "messages: {sent}, samples: {}, min: {:.3} ms, p10: {:.3} ms, p50: {:.3} ms, p99: {:.3} ms, max: {:.3} ms",
@@ -547,6 +578,22 @@ fn main() {
         (with.saturating_sub(base)) as f64 / IDLE as f64
     );
     drop(idle);
+}
+
+/// Unless `LOAD_PIN=0`, with `taskset` available: the server runs on CPU 0 and
+/// the load generator on CPU 1, so that the scheduler does not run the
+/// generator on the server's CPU each time a write wakes it (on one
+/// machine, the wake-ups otherwise cost the server most of its time).
+fn pinning() -> Option<(usize, usize)> {
+    if std::env::var("LOAD_PIN").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    let ok = Command::new("taskset")
+        .args(["-p", "-c", "1", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some((0, 1))
 }
 
 fn nofile_limit() -> (u64, u64) {
