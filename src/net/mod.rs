@@ -528,6 +528,16 @@ impl Server {
 
     /// Queues the engine's sends and starts the closes it asked for.
     fn apply_outbox(&mut self, tick: u64) {
+        // There is no durable store yet: changes live in memory only, and
+        // confirmations need not wait for a commit.
+        if !self.outbox.changes.is_empty() {
+            debug!(
+                "{} change(s) of durable state kept in memory only",
+                self.outbox.changes.len()
+            );
+            self.outbox.changes.clear();
+        }
+        self.outbox.confirm = false;
         for (key, bytes) in self.outbox.sends.drain(..) {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
