@@ -94,3 +94,19 @@ fn vanished_peer_leaves_its_channels_4_3() {
     let leave = ann.recv_class("leave");
     assert_eq!(text(&leave, "from"), Some("bob"));
 }
+
+#[test]
+fn half_closed_client_still_gets_the_replies_to_what_it_sent_4_3() {
+    let server = start(&[]);
+    let mut ann = server.login("ann");
+    let id = ann.update("ping", "");
+    ann.stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let got = ann.recv_until_closed();
+    assert!(
+        got.iter()
+            .any(|u| class(u) == "pong" && common::int(u, "id") == Some(id)),
+        "{got:?}"
+    );
+}
