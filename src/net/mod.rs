@@ -416,7 +416,13 @@ impl Server {
                 }
                 Ok(n) => {
                     if conn.state != State::Open {
-                        // Closing: discard until the peer's end of stream.
+                        // Closing: discard until the peer's end of stream,
+                        // within the same per-turn budget.
+                        budget = budget.saturating_sub(n);
+                        if budget == 0 {
+                            self.again.push(key);
+                            return;
+                        }
                         continue;
                     }
                     let engine = &mut self.engine;
