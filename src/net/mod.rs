@@ -603,7 +603,14 @@ impl Server {
                 slices[i] = IoSlice::new(&buf[start..]);
                 count = i + 1;
             }
-            match conn.socket.write_vectored(&slices[..count]) {
+            // One buffer goes out with `send`, which skips the iovec import
+            // and file-position lock that `writev` costs on every call.
+            let written = if count == 1 {
+                conn.socket.write(&slices[0])
+            } else {
+                conn.socket.write_vectored(&slices[..count])
+            };
+            match written {
                 Ok(0) => {
                     debug!("connection {key}: write returned 0");
                     self.write_failed(key, now, tick);
