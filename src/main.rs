@@ -6,7 +6,7 @@ use lichat_tcp_server::net::{Server, Settings, universal_now};
 use log::{LevelFilter, error, info, warn};
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 use std::io::IsTerminal;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -156,9 +156,20 @@ struct Cli {
 fn parse(m: &Matches) -> Result<Cli, Usage> {
     let ip = match m.opt_str("hostname") {
         None => IpAddr::from([0, 0, 0, 0]),
-        Some(text) => text
-            .parse::<IpAddr>()
-            .map_err(|_| Usage(format!("--hostname: {text:?} is not an IP address")))?,
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            // A host name: its first address.
+            Err(_) => (text.as_str(), 0)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .map(|a| a.ip())
+                .ok_or_else(|| {
+                    Usage(format!(
+                        "--hostname: {text:?} is neither an IP address nor a known host name"
+                    ))
+                })?,
+        },
     };
     let port: u16 = match m.opt_str("port") {
         None => 1111,
