@@ -110,3 +110,33 @@ fn half_closed_client_still_gets_the_replies_to_what_it_sent_4_3() {
         "{got:?}"
     );
 }
+
+#[test]
+fn sigterm_with_a_stalled_client_still_exits_within_a_second_4_3() {
+    let mut server = start(&[
+        "--max-write-queue",
+        "67108864",
+        "--flood-limit",
+        "1000000",
+        "--max-update-size",
+        "200000",
+    ]);
+    let mut ann = server.login("ann");
+    let mut bob = server.login("bob");
+    ann.update("create", ":channel \"lobby\"");
+    ann.recv_class("join");
+    bob.update("join", ":channel \"lobby\"");
+    bob.recv_class("join");
+    // Bob stops reading while megabytes pile up for him in the server.
+    let big = "z".repeat(50_000);
+    for _ in 0..300 {
+        ann.message("lobby", &big);
+        ann.recv_class("message");
+    }
+    server.signal("TERM");
+    let got: Vec<String> = ann.recv_until_closed().iter().map(class).collect();
+    assert!(got.contains(&"disconnect".to_owned()), "{got:?}");
+    let status = server.wait_exit(Duration::from_secs(1));
+    assert!(status.success(), "{status:?}");
+    drop(bob);
+}
