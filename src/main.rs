@@ -324,6 +324,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = server.open_store(&cli.data_dir) {
+        error!("cannot start: {e}");
+        return ExitCode::from(1);
+    }
     info!("listening on {}", server.local_addr());
     match server.run() {
         Ok(()) => {

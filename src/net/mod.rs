@@ -6,6 +6,7 @@
 pub mod timer;
 
 use crate::engine::{ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
+use crate::store::{self, Store, StoreError, Ticket};
 use crate::wire::{Object, ReadError, Reader};
 use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
@@ -16,7 +17,9 @@ use slab::Slab;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use timer::{TimerId, Wheel};
 
@@ -78,6 +81,8 @@ const KEEP_QUEUE: usize = 16;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+/// The store's writer wakes the loop through this token after a commit.
+const STORE: Token = Token(usize::MAX - 3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -122,6 +127,9 @@ struct Conn {
     pinged_for: Option<u64>,
     timer: Option<TimerId>,
     reason: Reason,
+    /// Replies waiting for the commit of the durable change they confirm,
+    /// with the ticket of that commit, and whatever was sent after them.
+    held: VecDeque<(Ticket, Rc<[u8]>)>,
 }
 
 /// Why a connection went away, for the log line that reports its end.
@@ -170,6 +178,9 @@ pub struct Server {
     reap: Vec<ConnId>,
     next_expire: Time,
     accept_retry: bool,
+    store: Option<Store>,
+    /// Connections with held replies.
+    held_conns: Vec<ConnId>,
     shutting_down: bool,
 }
 
@@ -213,8 +224,79 @@ impl Server {
             reap: Vec::new(),
             next_expire: now,
             accept_retry: false,
+            store: None,
+            held_conns: Vec::new(),
             shutting_down: false,
         })
+    }
+
+    /// Opens the durable store in `dir` and loads its profiles and
+    /// channels into the engine. Without a store nothing survives a
+    /// restart and confirmations are sent at once.
+    pub fn open_store(&mut self, dir: &Path) -> Result<(), StoreError> {
+        let waker = mio::Waker::new(self.poll.registry(), STORE).map_err(|e| StoreError {
+            path: dir.join(store::FILE_NAME),
+            message: format!("cannot set up the commit notification: {e}"),
+        })?;
+        let (store, snapshot) = store::open(dir, Arc::new(waker))?;
+        info!(
+            "loaded {} profile(s) and {} channel(s) from {}",
+            snapshot.profiles.len(),
+            snapshot.channels.len(),
+            store.path().display()
+        );
+        self.engine.load(snapshot);
+        self.store = Some(store);
+        Ok(())
+    }
+
+    /// Hands this turn's durable changes to the store (one batch, one
+    /// ticket) and releases the replies whose commit has completed.
+    fn commit_and_release(&mut self) {
+        if let Some(store) = self.store.as_mut()
+            && !self.outbox.changes.is_empty()
+        {
+            store.submit(std::mem::take(&mut self.outbox.changes));
+        }
+        if self.held_conns.is_empty() {
+            return;
+        }
+        let committed = self.store.as_ref().map_or(Ticket::MAX, Store::committed);
+        let mut waiting = std::mem::take(&mut self.held_conns);
+        waiting.retain(|&key| {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return false;
+            };
+            let mut moved = false;
+            while conn.held.front().is_some_and(|h| h.0 <= committed) {
+                if let Some((_, bytes)) = conn.held.pop_front() {
+                    conn.pending += bytes.len();
+                    conn.queue.push_back(bytes);
+                    moved = true;
+                }
+            }
+            if moved && !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(key);
+            }
+            if conn.held.is_empty() {
+                conn.held = VecDeque::new();
+                false
+            } else {
+                true
+            }
+        });
+        self.held_conns = waiting;
+    }
+
+    /// Writes the last changes and waits for the writer to commit them.
+    fn close_store(&mut self) {
+        if let Some(mut store) = self.store.take() {
+            if !self.outbox.changes.is_empty() {
+                store.submit(std::mem::take(&mut self.outbox.changes));
+            }
+            store.close();
+        }
     }
 
     /// The address actually bound (useful with port 0).
@@ -242,6 +324,7 @@ impl Server {
             if let Err(e) = self.poll.poll(&mut events, timeout)
                 && e.kind() != io::ErrorKind::Interrupted
             {
+                self.close_store();
                 return Err(e);
             }
             let instant = Instant::now();
@@ -250,6 +333,8 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now, tick),
+                    // Commits are picked up below, every turn.
+                    STORE => {}
                     SIGNALS => {
                         if self.signals.pending().next().is_some() && !self.shutting_down {
                             info!("signal received: disconnecting every connection");
@@ -282,6 +367,7 @@ impl Server {
                 self.next_expire = self.engine.expire(now, &mut self.outbox);
                 self.apply_outbox(tick);
             }
+            self.commit_and_release();
             self.flush_dirty(now, tick);
             self.reap();
             if let Some(deadline) = shutdown_deadline
@@ -291,6 +377,7 @@ impl Server {
                     "shut down; {} connection(s) not fully flushed",
                     self.conns.len()
                 );
+                self.close_store();
                 return Ok(());
             }
         }
@@ -370,6 +457,7 @@ impl Server {
                         pinged_for: None,
                         timer: Some(timer),
                         reason: Reason::Engine,
+                        held: VecDeque::new(),
                     });
                     self.engine.open(key, peer.ip(), now);
                     info!("connection {key} opened from {peer}");
@@ -497,6 +585,7 @@ impl Server {
         {
             conn.state = State::Dead;
             conn.queue = VecDeque::new();
+            conn.held = VecDeque::new();
             conn.pending = 0;
             self.reap.push(key);
         }
@@ -534,21 +623,30 @@ impl Server {
 
     /// Queues the engine's sends and starts the closes it asked for.
     fn apply_outbox(&mut self, tick: u64) {
-        // There is no durable store yet: changes live in memory only, and
-        // confirmations need not wait for a commit.
-        if !self.outbox.changes.is_empty() {
-            debug!(
-                "{} change(s) of durable state kept in memory only",
-                self.outbox.changes.len()
-            );
+        // Replies confirming a durable change wait for the commit of the
+        // batch this turn's changes go into; anything sent to the same
+        // connection after them waits too, so nothing is reordered.
+        let hold = match &self.store {
+            Some(store) if self.outbox.confirm => Some(store.next_ticket()),
+            _ => None,
+        };
+        self.outbox.confirm = false;
+        if self.store.is_none() {
             self.outbox.changes.clear();
         }
-        self.outbox.confirm = false;
         for (key, bytes) in self.outbox.sends.drain(..) {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
             if conn.state == State::Dead || bytes.is_empty() {
+                continue;
+            }
+            let ticket = hold.or_else(|| conn.held.back().map(|h| h.0));
+            if let Some(ticket) = ticket {
+                if conn.held.is_empty() {
+                    self.held_conns.push(key);
+                }
+                conn.held.push_back((ticket, bytes));
                 continue;
             }
             conn.pending += bytes.len();
@@ -654,7 +752,7 @@ impl Server {
                     Interest::READABLE,
                 );
             }
-            if conn.state == State::Closing {
+            if conn.state == State::Closing && conn.held.is_empty() {
                 let _ = conn.socket.shutdown(Shutdown::Write);
                 if conn.peer_eof || self.shutting_down {
                     self.kill(key);

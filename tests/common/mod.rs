@@ -37,15 +37,29 @@ pub struct Server {
     lines: Receiver<String>,
     log: Arc<Mutex<Vec<String>>>,
     data_dir: std::path::PathBuf,
+    /// Keep the data directory when dropped (restart tests own it).
+    keep_data: bool,
+}
+
+/// A fresh, unique directory name under the system's temp directory.
+pub fn temp_data_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "lichat-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
 }
 
 /// Spawns the server binary with `extra` options after the test defaults.
 pub fn start(extra: &[&str]) -> Server {
-    let data_dir = std::env::temp_dir().join(format!(
-        "lichat-test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
+    let mut server = start_in(&temp_data_dir(), extra);
+    server.keep_data = false;
+    server
+}
+
+/// Spawns the server on `data_dir`, which outlives it (for restarts).
+pub fn start_in(data_dir: &std::path::Path, extra: &[&str]) -> Server {
+    let data_dir = data_dir.to_owned();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"));
     cmd.args([
         "--port",
@@ -80,6 +94,7 @@ pub fn start(extra: &[&str]) -> Server {
         lines: rx,
         log,
         data_dir,
+        keep_data: true,
     };
     let line = server.wait_log("listening on ");
     let addr = line
@@ -115,6 +130,16 @@ impl Server {
         }
     }
 
+    /// Asserts a log line containing `needle` was printed, whether or not
+    /// it was already consumed by [`Server::wait_log`].
+    pub fn wait_log_in_past(&self, needle: &str) {
+        assert!(
+            self.log().iter().any(|l| l.contains(needle)),
+            "no log line with {needle:?}: {:#?}",
+            self.log()
+        );
+    }
+
     /// Every log line so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("log lock").clone()
@@ -130,6 +155,22 @@ impl Server {
             name: String::new(),
             next_id: 1,
         }
+    }
+
+    /// A client that completed the §4.1 handshake as `name` with a
+    /// password; the handshake's replies are consumed.
+    pub fn login_with(&self, name: &str, password: &str) -> Client {
+        let mut c = self.connect();
+        c.name = name.to_owned();
+        let id = c.id();
+        c.send(&format!(
+            "(connect :id {id} :clock {} :from \"{name}\" :password \"{password}\" :version \"2.0\")",
+            clock()
+        ));
+        let reply = c.recv();
+        assert_eq!(class(&reply), "connect", "handshake reply: {reply:?}");
+        c.recv_class("message");
+        c
     }
 
     /// A client that completed the §4.1 handshake as `name`, with the
@@ -163,6 +204,12 @@ impl Server {
         assert!(status.success());
     }
 
+    /// SIGKILL at once, straight from this process (no `kill` to spawn).
+    pub fn kill_now(&mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
@@ -183,7 +230,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.keep_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
