@@ -6,11 +6,14 @@
 //!    from send to receipt, measured at every 10th member (the server still
 //!    writes to all 1000);
 //! 3. memory: the server's RSS with 10 000 idle connections that each
-//!    completed `connect`.
+//!    completed `connect`;
+//! 4. register: 100 clients register at once, in 5 rounds, with durability
+//!    on (each reply waits for its commit); registrations per second, and
+//!    the latency another pair of clients sees meanwhile at 500 messages/s.
 //!
 //! Bounded in connections and time; stops by itself. Needs about 10 100
 //! file descriptors (`ulimit -n 20000`). Run: `cargo bench --bench load`.
-//! `LOAD_PHASES=fanout,latency,memory` picks phases. The server runs on CPU 0
+//! `LOAD_PHASES=fanout,latency,memory,register` picks phases. The server runs on CPU 0
 //! and the generator on CPU 1 (`taskset`; `LOAD_PIN=0` turns it off). In the
 //! latency phase the generator reads every `LOAD_SAMPLE`th member (10) and
 //! naps `LOAD_NAP_US` (500) between polls; `LOAD_SPIN=1` busy-polls instead.
@@ -500,6 +503,38 @@ fn main() {
         );
     }
 
+    let phases =
+        std::env::var("LOAD_PHASES").unwrap_or_else(|_| "fanout,latency,memory,register".into());
+    if phases.contains("fanout") || phases.contains("latency") {
+        channel_phases(&phases);
+    }
+    if phases.contains("register") {
+        register_phase();
+    }
+    if !phases.contains("memory") {
+        return;
+    }
+    println!("== memory: {IDLE} idle connections ==");
+    let server = ServerProcess::start(&[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let base = server.rss_kib();
+    let begin = Instant::now();
+    let idle = open_clients(server.addr, "idle", 0..IDLE, None);
+    println!(
+        "setup: {IDLE} connections in {:.2} s",
+        begin.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let with = server.rss_kib();
+    println!(
+        "server RSS: {base} KiB at start, {with} KiB with {IDLE} idle connections: {:.2} KiB per connection",
+        (with.saturating_sub(base)) as f64 / IDLE as f64
+    );
+    drop(idle);
+}
+
+/// Phases 1 and 2: fan-out throughput and latency in one 1000-member channel.
+fn channel_phases(phases: &str) {
     println!("== fan-out: {MEMBERS} members in one channel, {SENDERS} senders ==");
     let server = ServerProcess::start(&["--max-write-queue", "67108864"]);
     let mut streams = open_clients(server.addr, "m", 0..1, None);
@@ -524,7 +559,6 @@ fn main() {
     let mut fan = Fanout::new(streams);
     fan.barrier("ready");
     let rss_members = server.rss_kib();
-    let phases = std::env::var("LOAD_PHASES").unwrap_or_else(|_| "fanout,latency,memory".into());
     let rate = if phases.contains("fanout") {
         fan.throughput()
     } else {
@@ -557,27 +591,168 @@ fn main() {
     println!("server RSS with {MEMBERS} members: {rss_members} KiB");
     drop(fan);
     drop(server);
+}
 
-    if !phases.contains("memory") {
-        return;
+const REGISTRANTS: usize = 100;
+const ROUNDS: usize = 5;
+
+/// Reads one update from a blocking stream into `buf` (NUL removed).
+fn read_update(s: &mut TcpStream, pending: &mut Vec<u8>) -> Vec<u8> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = pending.iter().position(|&b| b == 0) {
+            let mut update: Vec<u8> = pending.drain(..=end).collect();
+            update.pop();
+            return update;
+        }
+        let n = s.read(&mut chunk).expect("the server answers in time");
+        assert!(n > 0, "the server closed a connection");
+        pending.extend_from_slice(&chunk[..n]);
     }
-    println!("== memory: {IDLE} idle connections ==");
+}
+
+/// Phase 4: registrations with durability on, and what others see meanwhile.
+fn register_phase() {
+    println!("== register: {REGISTRANTS} clients register at once, {ROUNDS} rounds ==");
     let server = ServerProcess::start(&[]);
-    std::thread::sleep(Duration::from_millis(200));
-    let base = server.rss_kib();
-    let begin = Instant::now();
-    let idle = open_clients(server.addr, "idle", 0..IDLE, None);
+    let mut creator = open_clients(server.addr, "owner", 0..1, None);
+    creator[0]
+        .write_all(
+            format!(
+                "(create :id 2 :clock {} :from \"owner0\" :channel \"watch\")\0",
+                clock()
+            )
+            .as_bytes(),
+        )
+        .expect("create");
+    wait_for(&mut creator[0], |class, _, ch| {
+        class == "join" && ch == "watch"
+    });
+    let watchers = open_clients(server.addr, "watch", 0..2, Some("watch"));
+    let registrants = open_clients(server.addr, "reg", 0..REGISTRANTS, None);
+    let epoch = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bursting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut watchers = watchers.into_iter();
+    let mut sender = watchers.next().expect("two watchers");
+    let mut receiver = watchers.next().expect("two watchers");
+    let send_thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut id = 10u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                id += 1;
+                let sent = epoch.elapsed().as_nanos();
+                let text = format!(
+                    "(message :id {id} :clock {} :from \"watch0\" :channel \"watch\" :text \"{sent}\")\0",
+                    clock()
+                );
+                sender.write_all(text.as_bytes()).expect("watcher sends");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let receive_thread = {
+        let stop = stop.clone();
+        let bursting = bursting.clone();
+        std::thread::spawn(move || {
+            receiver
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            let (mut quiet, mut busy) = (Vec::new(), Vec::new());
+            let mut pending = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let update = read_update(&mut receiver, &mut pending);
+                let Some(sent) = text_of(&update).and_then(parse_u64) else {
+                    continue;
+                };
+                let micros = (epoch.elapsed().as_nanos() as u64).saturating_sub(sent) / 1000;
+                let micros = u32::try_from(micros).unwrap_or(u32::MAX);
+                if bursting.load(std::sync::atomic::Ordering::Relaxed) {
+                    busy.push(micros);
+                } else {
+                    quiet.push(micros);
+                }
+            }
+            (quiet, busy)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let mut total = Duration::ZERO;
+    let mut replies: Vec<u32> = Vec::new();
+    for round in 0..ROUNDS {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(REGISTRANTS));
+        bursting.store(true, std::sync::atomic::Ordering::Relaxed);
+        let begin = Instant::now();
+        let handles: Vec<_> = registrants
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut s = s.try_clone().expect("clone socket");
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    s.set_read_timeout(Some(Duration::from_secs(30)))
+                        .expect("timeout");
+                    let text = format!(
+                        "(register :id {} :clock {} :from \"reg{i}\" :password \"secret-{round}-{i}\")\0",
+                        100 + round,
+                        clock()
+                    );
+                    barrier.wait();
+                    let sent = Instant::now();
+                    s.write_all(text.as_bytes()).expect("register sent");
+                    let mut pending = Vec::new();
+                    loop {
+                        let update = read_update(&mut s, &mut pending);
+                        if update.starts_with(b"(register ") {
+                            return sent.elapsed().as_micros() as u32;
+                        }
+                        assert!(
+                            !update.starts_with(b"(registration-rejected"),
+                            "registration refused"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            replies.push(h.join().expect("registrant"));
+        }
+        let took = begin.elapsed();
+        bursting.store(false, std::sync::atomic::Ordering::Relaxed);
+        total += took;
+        println!(
+            "round {round}: {REGISTRANTS} registrations confirmed in {:.1} ms",
+            took.as_secs_f64() * 1000.0
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    send_thread.join().expect("sender");
+    let (mut quiet, mut busy) = receive_thread.join().expect("receiver");
+    replies.sort_unstable();
+    quiet.sort_unstable();
+    busy.sort_unstable();
+    let ms = |us: u32| f64::from(us) / 1000.0;
     println!(
-        "setup: {IDLE} connections in {:.2} s",
-        begin.elapsed().as_secs_f64()
+        "registrations/s with durability on: {:.0} ({} in {:.2} s of bursts)",
+        (REGISTRANTS * ROUNDS) as f64 / total.as_secs_f64(),
+        REGISTRANTS * ROUNDS,
+        total.as_secs_f64()
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let with = server.rss_kib();
     println!(
-        "server RSS: {base} KiB at start, {with} KiB with {IDLE} idle connections: {:.2} KiB per connection",
-        (with.saturating_sub(base)) as f64 / IDLE as f64
+        "register reply latency: p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&replies, 0.50)),
+        ms(percentile(&replies, 0.99))
     );
-    drop(idle);
+    println!(
+        "other clients' message latency during bursts: p50 {:.2} ms, p99 {:.2} ms ({} samples); otherwise p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&busy, 0.50)),
+        ms(percentile(&busy, 0.99)),
+        busy.len(),
+        ms(percentile(&quiet, 0.50)),
+        ms(percentile(&quiet, 0.99))
+    );
 }
 
 /// Unless `LOAD_PIN=0`, with `taskset` available: the server runs on CPU 0 and
