@@ -87,15 +87,20 @@ impl<'a> Parser<'a> {
         self.bytes.get(self.pos).copied()
     }
 
-    /// Reads one expression with an explicit stack: no recursion.
+    /// Reads one expression with an explicit stack: no recursion. The
+    /// elements of every open list share one scratch vector, and a list is
+    /// moved into its own exactly-sized vector when it closes, so building
+    /// a list costs one allocation however long it is.
     fn expr(&mut self) -> Result<Value, ReadError> {
-        let mut stack: Vec<Vec<Value>> = Vec::new();
+        // Where each open list's elements start in `items`.
+        let mut open: Vec<usize> = Vec::new();
+        let mut items: Vec<Value> = Vec::new();
         loop {
             self.skip_white();
             let Some(b) = self.peek() else {
                 return Err(syntax(
                     self.pos,
-                    if stack.is_empty() {
+                    if open.is_empty() {
                         "expected an expression"
                     } else {
                         "unclosed list"
@@ -104,28 +109,32 @@ impl<'a> Parser<'a> {
             };
             let value = match b {
                 b'(' => {
-                    if stack.len() >= MAX_DEPTH {
+                    if open.len() >= MAX_DEPTH {
                         return Err(ReadError::TooDeep);
                     }
+                    if open.is_empty() {
+                        items.reserve(16);
+                    }
                     self.pos += 1;
-                    stack.push(Vec::new());
+                    open.push(items.len());
                     continue;
                 }
                 b')' => {
-                    let Some(items) = stack.pop() else {
+                    let Some(start) = open.pop() else {
                         return Err(syntax(self.pos, "unbalanced ')'"));
                     };
                     self.pos += 1;
-                    Value::List(items)
+                    Value::List(items.drain(start..).collect())
                 }
                 b'"' => self.string()?,
                 b'0'..=b'9' | b'.' => self.number_or_symbol()?,
+                0 => return Err(syntax(self.pos, "NUL inside an update")),
                 _ => Value::Symbol(self.symbol()?),
             };
-            match stack.last_mut() {
-                Some(list) => list.push(value),
-                None => return Ok(value),
+            if open.is_empty() {
+                return Ok(value);
             }
+            items.push(value);
         }
     }
 
@@ -133,11 +142,17 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         self.pos += 1;
         let mut owned: Option<String> = None;
-        let mut run = self.pos;
         loop {
-            match self.peek() {
-                None => return Err(syntax(start, "unterminated string")),
-                Some(b'"') => {
+            let run = self.pos;
+            let Some(len) = self.bytes[run..]
+                .iter()
+                .position(|&b| matches!(b, b'"' | b'\\' | 0))
+            else {
+                return Err(syntax(start, "unterminated string"));
+            };
+            self.pos += len;
+            match self.bytes[self.pos] {
+                b'"' => {
                     let tail = &self.text[run..self.pos];
                     self.pos += 1;
                     return Ok(Value::String(match owned {
@@ -148,18 +163,20 @@ impl<'a> Parser<'a> {
                         None => tail.to_owned(),
                     }));
                 }
-                Some(b'\\') => {
+                b'\\' => {
                     let s = owned.get_or_insert_with(String::new);
                     s.push_str(&self.text[run..self.pos]);
                     self.pos += 1;
-                    let Some(c) = self.text[self.pos..].chars().next() else {
-                        return Err(syntax(start, "unterminated string"));
-                    };
-                    s.push(c);
-                    self.pos += c.len_utf8();
-                    run = self.pos;
+                    match self.text[self.pos..].chars().next() {
+                        None => return Err(syntax(start, "unterminated string")),
+                        Some('\0') => return Err(syntax(self.pos, "NUL inside a string")),
+                        Some(c) => {
+                            s.push(c);
+                            self.pos += c.len_utf8();
+                        }
+                    }
                 }
-                Some(_) => self.pos += 1,
+                _ => return Err(syntax(self.pos, "NUL inside a string")),
             }
         }
     }
@@ -188,12 +205,10 @@ impl<'a> Parser<'a> {
         }
         self.pos = end;
         if !has_dot {
-            let digits = self.text[start..int_end].trim_start_matches('0');
-            return Ok(Value::Integer(match digits.parse::<u64>() {
-                Ok(n) => Integer::Small(n),
-                Err(_) if digits.is_empty() => Integer::Small(0),
-                Err(_) => Integer::Big(digits.into()),
-            }));
+            // The scan above found at least one digit and nothing else.
+            return Integer::from_digits(&self.text[start..int_end])
+                .map(Value::Integer)
+                .ok_or_else(|| syntax(start, "expected a number"));
         }
         let text = &self.text[start..end];
         if text == "." {
@@ -215,8 +230,10 @@ impl<'a> Parser<'a> {
                 let s = owned.get_or_insert_with(String::new);
                 s.push_str(&self.text[run..self.pos]);
                 self.pos += 1;
-                let Some(c) = self.text[self.pos..].chars().next() else {
-                    return Err(syntax(self.pos, "escape character at end of update"));
+                let c = match self.text[self.pos..].chars().next() {
+                    None => return Err(syntax(self.pos, "escape character at end of update")),
+                    Some('\0') => return Err(syntax(self.pos, "NUL inside a symbol")),
+                    Some(c) => c,
                 };
                 s.push(c);
                 self.pos += c.len_utf8();
