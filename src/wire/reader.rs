@@ -66,6 +66,58 @@ fn ends_number(b: u8) -> bool {
     matches!(b, b'(' | b')' | b'"' | 0) || is_white(b)
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Marks (with its high bit) the first zero byte of `x`; bytes after a true
+/// zero may be marked falsely, the first mark is always right.
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Finds the first byte of `bytes` that `marks` flags, eight at a time.
+fn find_by(
+    bytes: &[u8],
+    marks: impl Fn(u64) -> u64,
+    is_match: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for c in &mut chunks {
+        // `chunks_exact(8)` yields slices of exactly eight bytes.
+        let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        let m = marks(word);
+        if m != 0 {
+            return Some(offset + (m.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| is_match(b))
+        .map(|i| offset + i)
+}
+
+/// The offset of the first NUL: where an update ends (§3.1).
+fn find_nul(bytes: &[u8]) -> Option<usize> {
+    find_by(bytes, zero_bytes, |b| b == 0)
+}
+
+/// The offset of the first `"`, `\` or NUL: where a run of plain string
+/// characters ends.
+fn find_string_special(bytes: &[u8]) -> Option<usize> {
+    find_by(
+        bytes,
+        |w| {
+            zero_bytes(w)
+                | zero_bytes(w ^ (ONES * u64::from(b'"')))
+                | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+        },
+        |b| matches!(b, b'"' | b'\\' | 0),
+    )
+}
+
 fn syntax(at: usize, what: &'static str) -> ReadError {
     ReadError::Syntax { at, what }
 }
@@ -93,14 +145,15 @@ impl<'a> Parser<'a> {
     /// a list costs one allocation however long it is.
     fn expr(&mut self) -> Result<Value, ReadError> {
         // Where each open list's elements start in `items`.
-        let mut open: Vec<usize> = Vec::new();
+        let mut open = [0usize; MAX_DEPTH];
+        let mut depth = 0;
         let mut items: Vec<Value> = Vec::new();
         loop {
             self.skip_white();
             let Some(b) = self.peek() else {
                 return Err(syntax(
                     self.pos,
-                    if open.is_empty() {
+                    if depth == 0 {
                         "expected an expression"
                     } else {
                         "unclosed list"
@@ -109,29 +162,35 @@ impl<'a> Parser<'a> {
             };
             let value = match b {
                 b'(' => {
-                    if open.len() >= MAX_DEPTH {
+                    if depth >= MAX_DEPTH {
                         return Err(ReadError::TooDeep);
                     }
-                    if open.is_empty() {
+                    if depth == 0 {
                         items.reserve(16);
                     }
                     self.pos += 1;
-                    open.push(items.len());
+                    open[depth] = items.len();
+                    depth += 1;
                     continue;
                 }
                 b')' => {
-                    let Some(start) = open.pop() else {
+                    if depth == 0 {
                         return Err(syntax(self.pos, "unbalanced ')'"));
-                    };
+                    }
+                    depth -= 1;
                     self.pos += 1;
-                    Value::List(items.drain(start..).collect())
+                    if depth == 0 {
+                        // The outermost list owns the scratch vector.
+                        return Ok(Value::List(std::mem::take(&mut items)));
+                    }
+                    Value::List(items.drain(open[depth]..).collect())
                 }
                 b'"' => self.string()?,
                 b'0'..=b'9' | b'.' => self.number_or_symbol()?,
                 0 => return Err(syntax(self.pos, "NUL inside an update")),
                 _ => Value::Symbol(self.symbol()?),
             };
-            if open.is_empty() {
+            if depth == 0 {
                 return Ok(value);
             }
             items.push(value);
@@ -144,10 +203,7 @@ impl<'a> Parser<'a> {
         let mut owned: Option<String> = None;
         loop {
             let run = self.pos;
-            let Some(len) = self.bytes[run..]
-                .iter()
-                .position(|&b| matches!(b, b'"' | b'\\' | 0))
-            else {
+            let Some(len) = find_string_special(&self.bytes[run..]) else {
                 return Err(syntax(start, "unterminated string"));
             };
             self.pos += len;
@@ -329,7 +385,7 @@ pub enum Status {
 /// Reads the first update of `input` if its NUL has arrived. Never looks
 /// past that NUL.
 pub fn read_update(input: &[u8]) -> Status {
-    match input.iter().position(|&b| b == 0) {
+    match find_nul(input) {
         Some(end) => Status::Complete(read_object(&input[..end]), end + 1),
         None => Status::Partial,
     }
@@ -393,6 +449,18 @@ impl Reader {
         }
     }
 
+    /// Appends to the buffer, growing it at most to the maximum update
+    /// size, so the capacity never exceeds the limit either. The caller
+    /// has checked that the result fits.
+    fn append(&mut self, bytes: &[u8]) {
+        let needed = self.buf.len() + bytes.len();
+        if needed > self.buf.capacity() {
+            let target = needed.max(self.buf.capacity() * 2).max(64).min(self.max);
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// Feeds bytes; calls `on_update` for each update completed by them, in
     /// order. Blank updates (only white space between two NULs) are skipped.
     /// An update that grows past the maximum is reported as
@@ -401,7 +469,7 @@ impl Reader {
     pub fn feed(&mut self, mut input: &[u8], mut on_update: impl FnMut(Result<Object, ReadError>)) {
         while !input.is_empty() {
             if self.skipping {
-                match input.iter().position(|&b| b == 0) {
+                match find_nul(input) {
                     Some(i) => {
                         input = &input[i + 1..];
                         self.skipping = false;
@@ -410,7 +478,7 @@ impl Reader {
                 }
                 continue;
             }
-            match input.iter().position(|&b| b == 0) {
+            match find_nul(input) {
                 Some(i) => {
                     let segment = &input[..i];
                     input = &input[i + 1..];
@@ -422,7 +490,7 @@ impl Reader {
                             on_update(read_object(segment));
                         }
                     } else {
-                        self.buf.extend_from_slice(segment);
+                        self.append(segment);
                         let result = if self.buf.iter().all(|&b| is_white(b)) {
                             None
                         } else {
@@ -440,10 +508,57 @@ impl Reader {
                         self.skipping = true;
                         on_update(Err(ReadError::TooLong));
                     } else {
-                        self.buf.extend_from_slice(input);
+                        self.append(input);
                     }
                     return;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(bytes: &[u8], f: impl Fn(u8) -> bool) -> Option<usize> {
+        bytes.iter().position(|&b| f(b))
+    }
+
+    #[test]
+    fn word_at_a_time_search_finds_the_first_match_3_1() {
+        let fill = [b'a', 0x80, 0x01, 0xff, b'"' ^ 0x80, 0x21, 0x5d];
+        for len in 0..40 {
+            for &f in &fill {
+                let mut bytes = vec![f; len];
+                assert_eq!(find_nul(&bytes), None);
+                assert_eq!(find_string_special(&bytes), None);
+                for at in 0..len {
+                    for special in [0u8, b'"', b'\\'] {
+                        bytes[at] = special;
+                        if at + 1 < len {
+                            bytes[at + 1] = 0;
+                        }
+                        assert_eq!(find_nul(&bytes), naive(&bytes, |b| b == 0));
+                        assert_eq!(
+                            find_string_special(&bytes),
+                            naive(&bytes, |b| matches!(b, 0 | b'"' | b'\\')),
+                        );
+                        bytes.fill(f);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reader_capacity_never_exceeds_the_maximum_5_1_2() {
+        for max in [0, 1, 63, 64, 100, 1000, 4095] {
+            let mut reader = Reader::new(max);
+            for _ in 0..max + 10 {
+                reader.feed(b"a", |_| {});
+                assert!(reader.buffered() <= max);
+                assert!(reader.capacity() <= max, "max {max}");
             }
         }
     }
