@@ -320,7 +320,7 @@ impl<'a> Parser<'a> {
             if self.peek() == Some(b':') {
                 return Err(syntax(self.pos, "a keyword cannot have a package"));
             }
-            return Ok(make_symbol(Cow::Borrowed("keyword"), name));
+            return Ok(make_symbol(Ok(Package::Keyword), name));
         }
         let first = self.name()?;
         if self.peek() == Some(b':') {
@@ -329,24 +329,51 @@ impl<'a> Parser<'a> {
             if self.peek() == Some(b':') {
                 return Err(syntax(self.pos, "a symbol has at most one package"));
             }
-            return Ok(make_symbol(first, second));
+            return Ok(make_symbol(Err(first), second));
         }
-        Ok(make_symbol(Cow::Borrowed("lichat"), first))
+        Ok(make_symbol(Ok(Package::Lichat), first))
     }
 }
 
-fn make_symbol(package: Cow<'_, str>, name: Cow<'_, str>) -> Symbol {
-    let package = lower(&package);
-    let name = lower(&name);
-    if let Some(p) = Package::from_lower(&package)
-        && let Some(k) = Known::lookup(p, &name)
-    {
-        return Symbol::Known(k);
-    }
+/// Makes the symbol read as `package:name`: the package is either one the
+/// syntax implies (bare names, keywords) or a name as written. Known
+/// symbols allocate nothing.
+fn make_symbol(package: Result<Package, Cow<'_, str>>, name: Cow<'_, str>) -> Symbol {
+    let name = into_lower(name);
+    let package = match package {
+        Ok(p) => {
+            if let Some(k) = Known::lookup(p, &name) {
+                return Symbol::Known(k);
+            }
+            Cow::Borrowed(p.name())
+        }
+        Err(written) => {
+            let written = into_lower(written);
+            if let Some(p) = Package::from_lower(&written)
+                && let Some(k) = Known::lookup(p, &name)
+            {
+                return Symbol::Known(k);
+            }
+            written
+        }
+    };
     Symbol::Other(Box::new(super::symbol::OtherSymbol {
         package: package.into_owned().into_boxed_str(),
         name: name.into_owned().into_boxed_str(),
     }))
+}
+
+/// [`lower`] that keeps an owned or borrowed name as it is when it is
+/// already in lower case.
+fn into_lower(name: Cow<'_, str>) -> Cow<'_, str> {
+    let lowered = match lower(&name) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(o) => Some(o),
+    };
+    match lowered {
+        Some(o) => Cow::Owned(o),
+        None => name,
+    }
 }
 
 /// Reads one expression from `input`, which must hold exactly that
