@@ -1,7 +1,8 @@
 //! Feeds the incremental reader arbitrary bytes in arbitrary splits and
 //! checks its invariants against a model built from the pure parser:
 //!
-//! - the reader never buffers more than its maximum update size;
+//! - the reader never buffers, nor allocates room for, more than its
+//!   maximum update size;
 //! - fed in pieces it gives exactly what it gives fed at once, and both
 //!   match splitting the input at NUL and reading each update whole;
 //! - every update it accepts prints, reads back equal, and prints again to
