@@ -118,6 +118,36 @@ fn escaped_terminals_and_white_space_are_part_of_a_name_1_1() {
 }
 
 #[test]
+fn names_end_at_terminals_1() {
+    let lichat = |n: &str| Value::Symbol(Symbol::lichat(n));
+    assert_eq!(value("(abc)"), Value::List(vec![lichat("abc")]));
+    assert_eq!(
+        value("(abc ())"),
+        Value::List(vec![lichat("abc"), Value::List(vec![])])
+    );
+    assert_eq!(symbol("abc:def"), Symbol::new("abc", "def"));
+    assert_eq!(
+        value("(a \"b\")"),
+        Value::List(vec![lichat("a"), Value::string("b")])
+    );
+}
+
+#[test]
+fn each_white_character_ends_a_name_1() {
+    for white in ["\t", "\n", "\u{b}", "\u{c}", "\r", " "] {
+        let text = format!("(a{white}b)");
+        assert_eq!(
+            value(&text),
+            Value::List(vec![
+                Value::Symbol(Symbol::lichat("a")),
+                Value::Symbol(Symbol::lichat("b"))
+            ]),
+            "{white:?}"
+        );
+    }
+}
+
+#[test]
 fn symbol_names_and_packages_fold_case_1_1() {
     assert_eq!(symbol("MESSAGE"), Symbol::Known(Known::Message));
     assert_eq!(symbol(":ID"), Symbol::Known(Known::KId));
