@@ -763,3 +763,19 @@ fn client_id_beyond_u64_is_echoed_byte_for_byte_3() {
     print_object(&obj, &mut out).unwrap();
     assert_eq!(out, text);
 }
+
+#[test]
+fn expressions_next_to_each_other_without_white_space_are_still_read_1() {
+    // The BNF asks for WHITE+ between expressions; like the reference
+    // reader, which only skips white space before each element, this one
+    // accepts a list whose elements touch when they cannot be confused.
+    assert_eq!(
+        value("(a\"b\"(c)\"d\")"),
+        Value::List(vec![
+            Value::Symbol(Symbol::lichat("a")),
+            Value::string("b"),
+            Value::List(vec![Value::Symbol(Symbol::lichat("c"))]),
+            Value::string("d"),
+        ])
+    );
+}
