@@ -200,3 +200,32 @@ fn printed_update_reads_back_equal_1() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn string_escapes_are_found_at_every_offset_1_3() {
+    for len in 0..40 {
+        for at in 0..len {
+            for special in ['"', '\\', '\0'] {
+                let mut text: Vec<char> = "abcdefghijklmnopqrstuvwxyzé☃0123456789AB"
+                    .chars()
+                    .take(len)
+                    .collect();
+                text[at] = special;
+                let text: String = text.into_iter().collect();
+                let mut expected = String::from("\"");
+                for c in text.chars() {
+                    match c {
+                        '\0' => {}
+                        '"' | '\\' => {
+                            expected.push('\\');
+                            expected.push(c);
+                        }
+                        c => expected.push(c),
+                    }
+                }
+                expected.push('"');
+                assert_eq!(printed(&Value::string(text.clone())), expected, "{text:?}");
+            }
+        }
+    }
+}

@@ -106,7 +106,7 @@ fn find_nul(bytes: &[u8]) -> Option<usize> {
 
 /// The offset of the first `"`, `\` or NUL: where a run of plain string
 /// characters ends.
-fn find_string_special(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn find_string_special(bytes: &[u8]) -> Option<usize> {
     find_by(
         bytes,
         |w| {
