@@ -1,5 +1,6 @@
 //! §1 Printing values to the wire, per the BNF.
 
+use super::reader::find_string_special;
 use super::symbol::{Known, Package, Symbol};
 use super::value::{Integer, Object, Value};
 
@@ -154,19 +155,17 @@ fn print_name(name: &str, out: &mut Vec<u8>) -> Result<(), PrintError> {
 pub fn print_string(s: &str, out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if matches!(b, b'"' | b'\\' | 0) {
-            out.extend_from_slice(&bytes[run..i]);
-            if b != 0 {
-                out.push(b'\\');
-                out.push(b);
-            }
-            run = i + 1;
+    let mut rest = s.as_bytes();
+    while let Some(i) = find_string_special(rest) {
+        out.extend_from_slice(&rest[..i]);
+        let b = rest[i];
+        if b != 0 {
+            out.push(b'\\');
+            out.push(b);
         }
+        rest = &rest[i + 1..];
     }
-    out.extend_from_slice(&bytes[run..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 

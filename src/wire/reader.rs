@@ -66,6 +66,58 @@ fn ends_number(b: u8) -> bool {
     matches!(b, b'(' | b')' | b'"' | 0) || is_white(b)
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Marks (with its high bit) the first zero byte of `x`; bytes after a true
+/// zero may be marked falsely, the first mark is always right.
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Finds the first byte of `bytes` that `marks` flags, eight at a time.
+fn find_by(
+    bytes: &[u8],
+    marks: impl Fn(u64) -> u64,
+    is_match: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for c in &mut chunks {
+        // `chunks_exact(8)` yields slices of exactly eight bytes.
+        let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        let m = marks(word);
+        if m != 0 {
+            return Some(offset + (m.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| is_match(b))
+        .map(|i| offset + i)
+}
+
+/// The offset of the first NUL: where an update ends (§3.1).
+fn find_nul(bytes: &[u8]) -> Option<usize> {
+    find_by(bytes, zero_bytes, |b| b == 0)
+}
+
+/// The offset of the first `"`, `\` or NUL: where a run of plain string
+/// characters ends.
+pub(crate) fn find_string_special(bytes: &[u8]) -> Option<usize> {
+    find_by(
+        bytes,
+        |w| {
+            zero_bytes(w)
+                | zero_bytes(w ^ (ONES * u64::from(b'"')))
+                | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+        },
+        |b| matches!(b, b'"' | b'\\' | 0),
+    )
+}
+
 fn syntax(at: usize, what: &'static str) -> ReadError {
     ReadError::Syntax { at, what }
 }
@@ -87,15 +139,21 @@ impl<'a> Parser<'a> {
         self.bytes.get(self.pos).copied()
     }
 
-    /// Reads one expression with an explicit stack: no recursion.
+    /// Reads one expression with an explicit stack: no recursion. The
+    /// elements of every open list share one scratch vector, and a list is
+    /// moved into its own exactly-sized vector when it closes, so building
+    /// a list costs one allocation however long it is.
     fn expr(&mut self) -> Result<Value, ReadError> {
-        let mut stack: Vec<Vec<Value>> = Vec::new();
+        // Where each open list's elements start in `items`.
+        let mut open = [0usize; MAX_DEPTH];
+        let mut depth = 0;
+        let mut items: Vec<Value> = Vec::new();
         loop {
             self.skip_white();
             let Some(b) = self.peek() else {
                 return Err(syntax(
                     self.pos,
-                    if stack.is_empty() {
+                    if depth == 0 {
                         "expected an expression"
                     } else {
                         "unclosed list"
@@ -104,28 +162,38 @@ impl<'a> Parser<'a> {
             };
             let value = match b {
                 b'(' => {
-                    if stack.len() >= MAX_DEPTH {
+                    if depth >= MAX_DEPTH {
                         return Err(ReadError::TooDeep);
                     }
+                    if depth == 0 {
+                        items.reserve(16);
+                    }
                     self.pos += 1;
-                    stack.push(Vec::new());
+                    open[depth] = items.len();
+                    depth += 1;
                     continue;
                 }
                 b')' => {
-                    let Some(items) = stack.pop() else {
+                    if depth == 0 {
                         return Err(syntax(self.pos, "unbalanced ')'"));
-                    };
+                    }
+                    depth -= 1;
                     self.pos += 1;
-                    Value::List(items)
+                    if depth == 0 {
+                        // The outermost list owns the scratch vector.
+                        return Ok(Value::List(std::mem::take(&mut items)));
+                    }
+                    Value::List(items.drain(open[depth]..).collect())
                 }
                 b'"' => self.string()?,
                 b'0'..=b'9' | b'.' => self.number_or_symbol()?,
+                0 => return Err(syntax(self.pos, "NUL inside an update")),
                 _ => Value::Symbol(self.symbol()?),
             };
-            match stack.last_mut() {
-                Some(list) => list.push(value),
-                None => return Ok(value),
+            if depth == 0 {
+                return Ok(value);
             }
+            items.push(value);
         }
     }
 
@@ -133,11 +201,14 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         self.pos += 1;
         let mut owned: Option<String> = None;
-        let mut run = self.pos;
         loop {
-            match self.peek() {
-                None => return Err(syntax(start, "unterminated string")),
-                Some(b'"') => {
+            let run = self.pos;
+            let Some(len) = find_string_special(&self.bytes[run..]) else {
+                return Err(syntax(start, "unterminated string"));
+            };
+            self.pos += len;
+            match self.bytes[self.pos] {
+                b'"' => {
                     let tail = &self.text[run..self.pos];
                     self.pos += 1;
                     return Ok(Value::String(match owned {
@@ -148,18 +219,20 @@ impl<'a> Parser<'a> {
                         None => tail.to_owned(),
                     }));
                 }
-                Some(b'\\') => {
+                b'\\' => {
                     let s = owned.get_or_insert_with(String::new);
                     s.push_str(&self.text[run..self.pos]);
                     self.pos += 1;
-                    let Some(c) = self.text[self.pos..].chars().next() else {
-                        return Err(syntax(start, "unterminated string"));
-                    };
-                    s.push(c);
-                    self.pos += c.len_utf8();
-                    run = self.pos;
+                    match self.text[self.pos..].chars().next() {
+                        None => return Err(syntax(start, "unterminated string")),
+                        Some('\0') => return Err(syntax(self.pos, "NUL inside a string")),
+                        Some(c) => {
+                            s.push(c);
+                            self.pos += c.len_utf8();
+                        }
+                    }
                 }
-                Some(_) => self.pos += 1,
+                _ => return Err(syntax(self.pos, "NUL inside a string")),
             }
         }
     }
@@ -188,12 +261,10 @@ impl<'a> Parser<'a> {
         }
         self.pos = end;
         if !has_dot {
-            let digits = self.text[start..int_end].trim_start_matches('0');
-            return Ok(Value::Integer(match digits.parse::<u64>() {
-                Ok(n) => Integer::Small(n),
-                Err(_) if digits.is_empty() => Integer::Small(0),
-                Err(_) => Integer::Big(digits.into()),
-            }));
+            // The scan above found at least one digit and nothing else.
+            return Integer::from_digits(&self.text[start..int_end])
+                .map(Value::Integer)
+                .ok_or_else(|| syntax(start, "expected a number"));
         }
         let text = &self.text[start..end];
         if text == "." {
@@ -215,8 +286,10 @@ impl<'a> Parser<'a> {
                 let s = owned.get_or_insert_with(String::new);
                 s.push_str(&self.text[run..self.pos]);
                 self.pos += 1;
-                let Some(c) = self.text[self.pos..].chars().next() else {
-                    return Err(syntax(self.pos, "escape character at end of update"));
+                let c = match self.text[self.pos..].chars().next() {
+                    None => return Err(syntax(self.pos, "escape character at end of update")),
+                    Some('\0') => return Err(syntax(self.pos, "NUL inside a symbol")),
+                    Some(c) => c,
                 };
                 s.push(c);
                 self.pos += c.len_utf8();
@@ -247,7 +320,7 @@ impl<'a> Parser<'a> {
             if self.peek() == Some(b':') {
                 return Err(syntax(self.pos, "a keyword cannot have a package"));
             }
-            return Ok(make_symbol(Cow::Borrowed("keyword"), name));
+            return Ok(make_symbol(Ok(Package::Keyword), name));
         }
         let first = self.name()?;
         if self.peek() == Some(b':') {
@@ -256,24 +329,51 @@ impl<'a> Parser<'a> {
             if self.peek() == Some(b':') {
                 return Err(syntax(self.pos, "a symbol has at most one package"));
             }
-            return Ok(make_symbol(first, second));
+            return Ok(make_symbol(Err(first), second));
         }
-        Ok(make_symbol(Cow::Borrowed("lichat"), first))
+        Ok(make_symbol(Ok(Package::Lichat), first))
     }
 }
 
-fn make_symbol(package: Cow<'_, str>, name: Cow<'_, str>) -> Symbol {
-    let package = lower(&package);
-    let name = lower(&name);
-    if let Some(p) = Package::from_lower(&package)
-        && let Some(k) = Known::lookup(p, &name)
-    {
-        return Symbol::Known(k);
-    }
+/// Makes the symbol read as `package:name`: the package is either one the
+/// syntax implies (bare names, keywords) or a name as written. Known
+/// symbols allocate nothing.
+fn make_symbol(package: Result<Package, Cow<'_, str>>, name: Cow<'_, str>) -> Symbol {
+    let name = into_lower(name);
+    let package = match package {
+        Ok(p) => {
+            if let Some(k) = Known::lookup(p, &name) {
+                return Symbol::Known(k);
+            }
+            Cow::Borrowed(p.name())
+        }
+        Err(written) => {
+            let written = into_lower(written);
+            if let Some(p) = Package::from_lower(&written)
+                && let Some(k) = Known::lookup(p, &name)
+            {
+                return Symbol::Known(k);
+            }
+            written
+        }
+    };
     Symbol::Other(Box::new(super::symbol::OtherSymbol {
         package: package.into_owned().into_boxed_str(),
         name: name.into_owned().into_boxed_str(),
     }))
+}
+
+/// [`lower`] that keeps an owned or borrowed name as it is when it is
+/// already in lower case.
+fn into_lower(name: Cow<'_, str>) -> Cow<'_, str> {
+    let lowered = match lower(&name) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(o) => Some(o),
+    };
+    match lowered {
+        Some(o) => Cow::Owned(o),
+        None => name,
+    }
 }
 
 /// Reads one expression from `input`, which must hold exactly that
@@ -312,7 +412,7 @@ pub enum Status {
 /// Reads the first update of `input` if its NUL has arrived. Never looks
 /// past that NUL.
 pub fn read_update(input: &[u8]) -> Status {
-    match input.iter().position(|&b| b == 0) {
+    match find_nul(input) {
         Some(end) => Status::Complete(read_object(&input[..end]), end + 1),
         None => Status::Partial,
     }
@@ -376,6 +476,18 @@ impl Reader {
         }
     }
 
+    /// Appends to the buffer, growing it at most to the maximum update
+    /// size, so the capacity never exceeds the limit either. The caller
+    /// has checked that the result fits.
+    fn append(&mut self, bytes: &[u8]) {
+        let needed = self.buf.len() + bytes.len();
+        if needed > self.buf.capacity() {
+            let target = needed.max(self.buf.capacity() * 2).max(64).min(self.max);
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// Feeds bytes; calls `on_update` for each update completed by them, in
     /// order. Blank updates (only white space between two NULs) are skipped.
     /// An update that grows past the maximum is reported as
@@ -384,7 +496,7 @@ impl Reader {
     pub fn feed(&mut self, mut input: &[u8], mut on_update: impl FnMut(Result<Object, ReadError>)) {
         while !input.is_empty() {
             if self.skipping {
-                match input.iter().position(|&b| b == 0) {
+                match find_nul(input) {
                     Some(i) => {
                         input = &input[i + 1..];
                         self.skipping = false;
@@ -393,7 +505,7 @@ impl Reader {
                 }
                 continue;
             }
-            match input.iter().position(|&b| b == 0) {
+            match find_nul(input) {
                 Some(i) => {
                     let segment = &input[..i];
                     input = &input[i + 1..];
@@ -405,7 +517,7 @@ impl Reader {
                             on_update(read_object(segment));
                         }
                     } else {
-                        self.buf.extend_from_slice(segment);
+                        self.append(segment);
                         let result = if self.buf.iter().all(|&b| is_white(b)) {
                             None
                         } else {
@@ -423,10 +535,57 @@ impl Reader {
                         self.skipping = true;
                         on_update(Err(ReadError::TooLong));
                     } else {
-                        self.buf.extend_from_slice(input);
+                        self.append(input);
                     }
                     return;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(bytes: &[u8], f: impl Fn(u8) -> bool) -> Option<usize> {
+        bytes.iter().position(|&b| f(b))
+    }
+
+    #[test]
+    fn word_at_a_time_search_finds_the_first_match_3_1() {
+        let fill = [b'a', 0x80, 0x01, 0xff, b'"' ^ 0x80, 0x21, 0x5d];
+        for len in 0..40 {
+            for &f in &fill {
+                let mut bytes = vec![f; len];
+                assert_eq!(find_nul(&bytes), None);
+                assert_eq!(find_string_special(&bytes), None);
+                for at in 0..len {
+                    for special in [0u8, b'"', b'\\'] {
+                        bytes[at] = special;
+                        if at + 1 < len {
+                            bytes[at + 1] = 0;
+                        }
+                        assert_eq!(find_nul(&bytes), naive(&bytes, |b| b == 0));
+                        assert_eq!(
+                            find_string_special(&bytes),
+                            naive(&bytes, |b| matches!(b, 0 | b'"' | b'\\')),
+                        );
+                        bytes.fill(f);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reader_capacity_never_exceeds_the_maximum_5_1_2() {
+        for max in [0, 1, 63, 64, 100, 1000, 4095] {
+            let mut reader = Reader::new(max);
+            for _ in 0..max + 10 {
+                reader.feed(b"a", |_| {});
+                assert!(reader.buffered() <= max);
+                assert!(reader.capacity() <= max, "max {max}");
             }
         }
     }

@@ -6,7 +6,6 @@
 //! Any other symbol is carried inside the value that contains it and dropped
 //! with it: nothing read from the wire is interned for the process lifetime.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -223,44 +222,123 @@ known_symbols! {
     Shirakumo SNoSuchRole "no-such-role",
 }
 
-/// FNV-1a: the known-symbol table is small, fixed and keyed by short strings.
-#[derive(Default)]
-struct Fnv(u64);
+/// Longest name a known symbol may have: names are compared as four
+/// words.
+const MAX_KNOWN_NAME: usize = 32;
 
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
+/// Slots of the open-addressing table; a power of two, well over twice the
+/// number of known symbols.
+const SLOTS: usize = 512;
+
+/// A name packed into words, zero-padded, for comparing in four steps.
+type Key = [u64; MAX_KNOWN_NAME / 8];
+
+/// Packs a name into words straight from the slice (a detour through a
+/// byte buffer would stall on store forwarding).
+#[inline]
+fn key_of(name: &[u8]) -> Option<Key> {
+    if name.len() > MAX_KNOWN_NAME {
+        return None;
     }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+    let mut key = [0u64; MAX_KNOWN_NAME / 8];
+    for (i, word) in key.iter_mut().enumerate() {
+        let start = i * 8;
+        if start >= name.len() {
+            break;
         }
-        self.0 = h;
+        *word = load_word(&name[start..]);
+    }
+    Some(key)
+}
+
+/// Up to the first eight bytes of `b`, little-endian, zero-padded.
+fn load_word(b: &[u8]) -> u64 {
+    let u32_at = |i: usize| {
+        // Callers pass `i + 4 <= b.len()`.
+        u64::from(u32::from_le_bytes(
+            b[i..i + 4].try_into().unwrap_or_default(),
+        ))
+    };
+    match b.len() {
+        0 => 0,
+        1..=3 => {
+            let n = b.len();
+            u64::from(b[0])
+                | u64::from(b[n / 2]) << (n / 2 * 8)
+                | u64::from(b[n - 1]) << ((n - 1) * 8)
+        }
+        4..=7 => {
+            let n = b.len();
+            u32_at(0) | u32_at(n - 4) << ((n - 4) * 8)
+        }
+        _ => u64::from_le_bytes(b[..8].try_into().unwrap_or_default()),
     }
 }
 
-type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+#[inline]
+fn slot_of(package: Package, len: usize, key: &Key) -> usize {
+    let mixed = key[0] ^ key[1].rotate_left(19) ^ key[2].rotate_left(38) ^ key[3].rotate_left(57);
+    let h = (mixed ^ ((len as u64) << 3) ^ package as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - SLOTS.trailing_zeros())) as usize
+}
 
-fn table() -> &'static HashMap<(Package, &'static str), Known, FnvBuild> {
-    static TABLE: OnceLock<HashMap<(Package, &'static str), Known, FnvBuild>> = OnceLock::new();
+/// The known-symbol table: a fixed open-addressing table built once, so a
+/// lookup is one multiply and a few word compares, and never allocates.
+struct Table {
+    /// Per slot, `Known` index + 1; 0 marks an empty slot.
+    slots: [u16; SLOTS],
+    /// Per `Known` index: its package, name length and packed name.
+    keys: Vec<(Package, usize, Key)>,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        Known::ALL
-            .iter()
-            .map(|&k| ((k.package(), k.name()), k))
-            .collect()
+        let mut table = Table {
+            slots: [0; SLOTS],
+            keys: Vec::with_capacity(Known::ALL.len()),
+        };
+        assert!(
+            Known::ALL.len() < SLOTS / 2,
+            "the known-symbol table is too full"
+        );
+        for (i, &k) in Known::ALL.iter().enumerate() {
+            let name = k.name().as_bytes();
+            let key = key_of(name).expect("known names fit MAX_KNOWN_NAME");
+            table.keys.push((k.package(), name.len(), key));
+            let mut slot = slot_of(k.package(), name.len(), &key);
+            while table.slots[slot] != 0 {
+                slot = (slot + 1) % SLOTS;
+            }
+            table.slots[slot] = (i + 1) as u16;
+        }
+        table
     })
 }
 
 impl Known {
     /// Looks up a known symbol by package and already lower-cased name.
     pub fn lookup(package: Package, lower_name: &str) -> Option<Known> {
-        table().get(&(package, lower_name)).copied()
+        let name = lower_name.as_bytes();
+        let key = key_of(name)?;
+        let [w0, w1, w2, w3] = key;
+        let table = table();
+        let mut slot = slot_of(package, name.len(), &key);
+        loop {
+            let index = usize::from(table.slots[slot]).checked_sub(1)?;
+            // Slots hold indices into `keys` and `Known::ALL`, built together.
+            let (p, len, k) = &table.keys[index];
+            if *len == name.len()
+                && k[0] == w0
+                && k[1] == w1
+                && k[2] == w2
+                && k[3] == w3
+                && *p == package
+            {
+                return Some(Known::ALL[index]);
+            }
+            slot = (slot + 1) % SLOTS;
+        }
     }
 }
 
@@ -385,6 +463,35 @@ mod tests {
             assert_eq!(k.name(), lower(k.name()));
             assert_eq!(Known::lookup(k.package(), k.name()), Some(k));
         }
+    }
+
+    #[test]
+    fn load_word_packs_any_short_slice_1_1() {
+        let bytes = b"abcdefghij";
+        for len in 0..=10 {
+            let mut padded = [0u8; 8];
+            let n = len.min(8);
+            padded[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(
+                load_word(&bytes[..len]),
+                u64::from_le_bytes(padded),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_refuses_names_that_are_not_known_1_1() {
+        assert_eq!(Known::lookup(Package::Lichat, ""), None);
+        assert_eq!(Known::lookup(Package::Lichat, "messag"), None);
+        assert_eq!(Known::lookup(Package::Lichat, "messagee"), None);
+        assert_eq!(Known::lookup(Package::Keyword, "message"), None);
+        assert_eq!(Known::lookup(Package::Lichat, "id"), None);
+        assert_eq!(Known::lookup(Package::Shirakumo, &"x".repeat(33)), None);
+        assert_eq!(
+            Known::lookup(Package::Lichat, "insufficient-permissions"),
+            Some(Known::InsufficientPermissions)
+        );
     }
 
     #[test]

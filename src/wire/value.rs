@@ -13,6 +13,24 @@ pub enum Integer {
     Big(Box<str>),
 }
 
+impl Integer {
+    /// The integer written by a non-empty run of ASCII decimal digits, with
+    /// leading zeros dropped; `None` if `digits` is empty or holds anything
+    /// but `0-9`. A value that fits in `u64` is always `Small`, so equal
+    /// numbers compare equal.
+    pub fn from_digits(digits: &str) -> Option<Integer> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let trimmed = digits.trim_start_matches('0');
+        Some(match trimmed.parse::<u64>() {
+            Ok(n) => Integer::Small(n),
+            Err(_) if trimmed.is_empty() => Integer::Small(0),
+            Err(_) => Integer::Big(trimmed.into()),
+        })
+    }
+}
+
 /// §1 An s-expression value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
