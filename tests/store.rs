@@ -178,6 +178,7 @@ fn group_of_registrations_commits_under_one_ticket() {
         );
         let r = lichat_tcp_server::wire::read_object(b"(register :id 2 :password \"secret1\")");
         engine.handle(conn, r, START, &mut out);
+        engine.complete_jobs(START, &mut out);
     }
     let (mut store, _) = store::open(&dir, Arc::new(NoNotify)).unwrap();
     let ticket = store.submit(std::mem::take(&mut out.changes));

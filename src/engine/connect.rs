@@ -1,7 +1,8 @@
 //! §4 connections: establishment, maintenance and closure.
 
+use super::profiles::HashWork;
 use super::state::UserId;
-use super::{ConnId, Engine, Failure, Outbox, Request, Time, send_to};
+use super::{ConnId, Engine, Failure, Outbox, Password, Request, Time, send_to};
 
 /// How a connection is being closed (§4.3).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -48,8 +49,20 @@ impl Engine {
         now: Time,
         out: &mut Outbox,
     ) {
+        self.connect_checked(conn, &mut update, None, now, out);
+    }
+
+    /// §4.1 with the outcome of a password verification, once it is known.
+    pub(super) fn connect_checked(
+        &mut self,
+        conn: ConnId,
+        update: &mut Object,
+        verified: Option<(&Password, bool)>,
+        now: Time,
+        out: &mut Outbox,
+    ) {
         let id = update.get(Known::KId).cloned().unwrap_or(Value::NIL);
-        match self.try_connect(conn, &mut update, now, out) {
+        match self.try_connect(conn, update, verified, now, out) {
             Ok(()) => {}
             Err(f) => {
                 self.send_failure(conn, f, id, now, out);
@@ -62,6 +75,7 @@ impl Engine {
         &mut self,
         conn: ConnId,
         update: &mut Object,
+        verified: Option<(&Password, bool)>,
         now: Time,
         out: &mut Outbox,
     ) -> Result<(), Failure> {
@@ -101,19 +115,31 @@ impl Engine {
                 }
             }
             Some(password) => {
-                // Steps 6 and 7: the profile must exist and the password match.
-                let salt = self.config.salt.clone();
+                // Steps 6 and 7: the profile must exist and the password
+                // match. Hashing is slow, so it is done off the loop: the
+                // connection waits, and this runs again with the outcome.
                 let Some(profile) = self.state.find_profile(&name) else {
                     return Err(Failure::new(
                         Known::NoSuchProfile,
                         format!("No profile is registered for {name:?}."),
                     ));
                 };
-                if !profile.password.verify(password, &salt) {
-                    return Err(Failure::new(
-                        Known::InvalidPassword,
-                        "The password does not match.",
-                    ));
+                match verified {
+                    // Verified against the hash the profile still has.
+                    Some((hash, true)) if *hash == profile.password => {}
+                    Some((hash, false)) if *hash == profile.password => {
+                        return Err(Failure::new(
+                            Known::InvalidPassword,
+                            "The password does not match.",
+                        ));
+                    }
+                    // Not verified yet, or the password changed meanwhile.
+                    _ => {
+                        let work = HashWork::Verify(profile.password.clone());
+                        let password = password.to_owned();
+                        self.wait_for_hash(conn, password, work, update.clone(), out);
+                        return Ok(());
+                    }
                 }
             }
         }

@@ -14,7 +14,7 @@ use state::{Connection, UserId};
 use std::net::IpAddr;
 use std::rc::Rc;
 
-pub use profiles::{Password, hash_password};
+pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
 use state::Channel as ChannelState;
 pub use state::{Channel, Profile, User};
 
@@ -81,6 +81,9 @@ pub struct Outbox {
     pub closes: Vec<ConnId>,
     /// Changes of durable state, in order, for the store to write through.
     pub changes: Vec<Change>,
+    /// Password hashes to compute off the loop; feed each result to
+    /// [`Engine::job_done`].
+    pub jobs: Vec<HashJob>,
     /// Set when the sends queued by the current call confirm a durable
     /// change: they must reach the wire only after the change committed.
     /// The caller clears it after each call.
@@ -93,6 +96,7 @@ impl Outbox {
         self.sends.clear();
         self.closes.clear();
         self.changes.clear();
+        self.jobs.clear();
         self.confirm = false;
     }
 }
@@ -176,6 +180,7 @@ pub struct Engine {
     config: Config,
     state: state::State,
     next_id: u64,
+    next_job: u64,
 }
 
 impl Engine {
@@ -186,6 +191,7 @@ impl Engine {
             config,
             state,
             next_id: 0,
+            next_job: 0,
         }
     }
 
@@ -325,6 +331,12 @@ impl Engine {
         let Some(c) = self.state.connection_mut(conn) else {
             return;
         };
+        if c.waiting.is_some() {
+            // Handled in order once the password job is done. The net layer
+            // stops reading meanwhile, which bounds what can pile up here.
+            c.deferred.push_back(update);
+            return;
+        }
         let established = c.user.is_some();
         let mut flood = c.count_update(now, self.config.flood_frame, self.config.flood_limit);
         if flood == Flood::Reached && update.is_err() {

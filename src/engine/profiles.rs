@@ -2,9 +2,75 @@
 //! expiry of unused profiles and channels.
 
 use super::state::Profile;
-use super::{Change, Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
-use crate::wire::Known;
+use super::{Change, ConnId, Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
+use crate::wire::{Known, Object};
 use sha2::Sha256;
+use std::collections::VecDeque;
+
+/// What a connection waits for: a password job and the update that
+/// continues when it is done.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    job: u64,
+    update: Object,
+}
+
+/// The hashing a password job does.
+#[derive(Clone, Debug)]
+pub enum HashWork {
+    /// §4.1.7: compare with a stored hash.
+    Verify(Password),
+    /// §5.2.3: hash a new password with a fresh salt.
+    Create {
+        /// PBKDF2 iterations.
+        iterations: u32,
+    },
+}
+
+/// A password hash to compute off the event loop (§4.1.7, §5.2): PBKDF2 is
+/// deliberately slow, and every other client would wait for it.
+#[derive(Clone, Debug)]
+pub struct HashJob {
+    /// The connection waiting for it.
+    pub conn: ConnId,
+    /// Tells this job from earlier ones of the same connection id.
+    pub id: u64,
+    /// The password from the update.
+    pub password: String,
+    /// The server-wide salt.
+    pub salt: String,
+    /// Verify or create.
+    pub work: HashWork,
+}
+
+/// The outcome of a [`HashJob`].
+#[derive(Clone, Debug)]
+pub enum HashDone {
+    /// The comparison, with the hash compared against.
+    Verified {
+        /// The stored hash the password was checked against.
+        hash: Password,
+        /// Whether it matched.
+        matches: bool,
+    },
+    /// The new hash.
+    Created(Password),
+}
+
+impl HashJob {
+    /// Does the hashing; safe to run on any thread.
+    pub fn run(&self) -> HashDone {
+        match &self.work {
+            HashWork::Verify(hash) => HashDone::Verified {
+                matches: hash.verify(&self.password, &self.salt),
+                hash: hash.clone(),
+            },
+            HashWork::Create { iterations } => {
+                HashDone::Created(Password::new(&self.password, &self.salt, *iterations))
+            }
+        }
+    }
+}
 
 /// PBKDF2-HMAC-SHA256 iterations for new hashes. Hashing runs on the event
 /// loop, so this is chosen to keep one verification well under 10 ms on a
@@ -80,28 +146,136 @@ impl Engine {
                 format!("A password must have at least {MIN_PASSWORD_CHARS} characters."),
             ));
         }
-        let name = self.state.user(req.user).name.clone();
-        let hashed = Password::new(password, &self.config.salt, self.config.hash_iterations);
+        // The hash is computed off the loop; `registered` continues.
+        let work = HashWork::Create {
+            iterations: self.config.hash_iterations,
+        };
+        let password = password.to_owned();
+        self.wait_for_hash(req.conn, password, work, req.update.clone(), out);
+        Ok(())
+    }
+
+    /// §5.2 steps 2–5 once the new password's hash is ready.
+    fn registered(
+        &mut self,
+        conn: ConnId,
+        update: Object,
+        hashed: Password,
+        now: Time,
+        out: &mut Outbox,
+    ) {
+        let Some(user) = self.state.connection(conn).and_then(|c| c.user) else {
+            return;
+        };
+        let name = self.state.user(user).name.clone();
         // Steps 2–4.
         match self.state.find_profile_mut(&name) {
             Some(p) => {
                 p.password = hashed;
-                p.last_used = req.now;
+                p.last_used = now;
             }
             None => self.state.put_profile(Profile {
-                name,
+                name: name.clone(),
                 password: hashed,
-                registered_on: req.now,
-                last_used: req.now,
+                registered_on: now,
+                last_used: now,
             }),
         }
-        self.profile_changed(&self.state.user(req.user).name.clone(), out);
+        self.profile_changed(&name, out);
         out.confirm = true;
         // Step 5: the original update goes back.
-        let mut reply = req.update.clone();
+        let mut reply = update;
         retain_known_fields(&mut reply, Known::Register);
-        send_to(out, req.conn, &reply);
-        Ok(())
+        send_to(out, conn, &reply);
+    }
+
+    /// Parks a connection until a password hash is computed: the job goes
+    /// out in the outbox, and the connection's later updates wait.
+    pub(super) fn wait_for_hash(
+        &mut self,
+        conn: ConnId,
+        password: String,
+        work: HashWork,
+        update: Object,
+        out: &mut Outbox,
+    ) {
+        self.next_job += 1;
+        let id = self.next_job;
+        if let Some(c) = self.state.connection_mut(conn) {
+            c.waiting = Some(Waiting { job: id, update });
+        }
+        out.jobs.push(HashJob {
+            conn,
+            id,
+            password,
+            salt: self.config.salt.clone(),
+            work,
+        });
+    }
+
+    /// True while the connection waits for a password job; the net layer
+    /// stops reading from it meanwhile.
+    pub fn is_waiting(&self, conn: ConnId) -> bool {
+        self.state
+            .connection(conn)
+            .is_some_and(|c| c.waiting.is_some())
+    }
+
+    /// A password job finished: the waiting update continues, then the
+    /// updates that arrived meanwhile are handled in order. A result for a
+    /// connection that is gone, or for an older job, is ignored.
+    pub fn job_done(
+        &mut self,
+        conn: ConnId,
+        job: u64,
+        done: HashDone,
+        now: Time,
+        out: &mut Outbox,
+    ) {
+        let Some(c) = self.state.connection_mut(conn) else {
+            return;
+        };
+        if c.waiting.as_ref().is_none_or(|w| w.job != job) {
+            return;
+        }
+        let Some(waiting) = c.waiting.take() else {
+            return;
+        };
+        let mut update = waiting.update;
+        match done {
+            HashDone::Verified { hash, matches } => {
+                self.connect_checked(conn, &mut update, Some((&hash, matches)), now, out);
+            }
+            HashDone::Created(hashed) => self.registered(conn, update, hashed, now, out),
+        }
+        while !self.is_waiting(conn) {
+            let Some(next) = self
+                .state
+                .connection_mut(conn)
+                .and_then(|c| c.deferred.pop_front())
+            else {
+                break;
+            };
+            self.handle(conn, next, now, out);
+        }
+        if let Some(c) = self.state.connection_mut(conn)
+            && c.deferred.is_empty()
+        {
+            c.deferred = VecDeque::new();
+        }
+    }
+
+    /// Runs the outbox's password jobs on this thread and feeds their
+    /// results back, until none are left: for tests and tools that do
+    /// without the net layer's hashing thread.
+    pub fn complete_jobs(&mut self, now: Time, out: &mut Outbox) {
+        while !out.jobs.is_empty() {
+            let jobs = std::mem::take(&mut out.jobs);
+            for job in jobs {
+                let done = job.run();
+                self.job_done(job.conn, job.id, done, now, out);
+            }
+        }
     }
 
     /// Expires profiles unused for their lifetime (§2.3, §5.2.4) and

@@ -21,6 +21,10 @@ pub(crate) struct Connection {
     pub opened: Time,
     pub flood_frame: u64,
     pub flood_count: u32,
+    /// The password job this connection waits for, if any.
+    pub waiting: Option<super::profiles::Waiting>,
+    /// Updates that arrived while waiting, handled once the job is done.
+    pub deferred: std::collections::VecDeque<Result<crate::wire::Object, crate::wire::ReadError>>,
 }
 
 /// §2.2 a user: a unique name, its connections and the channels it is in.
@@ -140,6 +144,8 @@ impl State {
             opened: now,
             flood_frame: 0,
             flood_count: 0,
+            waiting: None,
+            deferred: std::collections::VecDeque::new(),
         });
     }
 

@@ -3,11 +3,13 @@
 //! deadlines, and SIGINT/SIGTERM handling. It decides when things happen;
 //! the engine decides what is sent.
 
+pub mod hasher;
 pub mod timer;
 
 use crate::engine::{ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
 use crate::store::{self, Store, StoreError, Ticket};
 use crate::wire::{Object, ReadError, Reader};
+use hasher::Hasher;
 use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -81,8 +83,9 @@ const KEEP_QUEUE: usize = 16;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
-/// The store's writer wakes the loop through this token after a commit.
-const STORE: Token = Token(usize::MAX - 3);
+/// The store's writer (after a commit) and the hashing thread (with a
+/// result) wake the loop through this token; mio allows one waker a poll.
+const WAKE: Token = Token(usize::MAX - 3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -179,6 +182,8 @@ pub struct Server {
     next_expire: Time,
     accept_retry: bool,
     store: Option<Store>,
+    hasher: Hasher,
+    waker: Arc<mio::Waker>,
     /// Connections with held replies.
     held_conns: Vec<ConnId>,
     shutting_down: bool,
@@ -205,6 +210,8 @@ impl Server {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+        let hasher = Hasher::start(waker.clone())?;
         let now = universal_now();
         Ok(Server {
             poll,
@@ -225,6 +232,8 @@ impl Server {
             next_expire: now,
             accept_retry: false,
             store: None,
+            hasher,
+            waker,
             held_conns: Vec::new(),
             shutting_down: false,
         })
@@ -234,11 +243,7 @@ impl Server {
     /// channels into the engine. Without a store nothing survives a
     /// restart and confirmations are sent at once.
     pub fn open_store(&mut self, dir: &Path) -> Result<(), StoreError> {
-        let waker = mio::Waker::new(self.poll.registry(), STORE).map_err(|e| StoreError {
-            path: dir.join(store::FILE_NAME),
-            message: format!("cannot set up the commit notification: {e}"),
-        })?;
-        let (store, snapshot) = store::open(dir, Arc::new(waker))?;
+        let (store, snapshot) = store::open(dir, self.waker.clone())?;
         info!(
             "loaded {} profile(s) and {} channel(s) from {}",
             snapshot.profiles.len(),
@@ -333,8 +338,8 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now, tick),
-                    // Commits are picked up below, every turn.
-                    STORE => {}
+                    // Commits and password results are picked up below.
+                    WAKE => {}
                     SIGNALS => {
                         if self.signals.pending().next().is_some() && !self.shutting_down {
                             info!("signal received: disconnecting every connection");
@@ -356,6 +361,7 @@ impl Server {
                 self.accept_retry = false;
                 self.accept(now, tick);
             }
+            self.finish_jobs(now, tick);
             if !self.again.is_empty() {
                 let again = std::mem::take(&mut self.again);
                 for key in again {
@@ -485,6 +491,12 @@ impl Server {
             if conn.state == State::Dead || conn.peer_eof {
                 return;
             }
+            if conn.state == State::Open && self.engine.is_waiting(key) {
+                // A password is being hashed for this connection: leave its
+                // bytes in the socket until the result is in (finish_jobs
+                // reads again then).
+                return;
+            }
             match conn.socket.read(&mut self.scratch) {
                 Ok(0) => {
                     conn.peer_eof = true;
@@ -523,16 +535,7 @@ impl Server {
                     });
                     if got {
                         conn.last_activity = tick;
-                        if !conn.established && self.engine.is_established(key) {
-                            conn.established = true;
-                            conn.reader.set_max(self.settings.max_update_size);
-                            debug!("connection {key}: established");
-                            let at = tick + self.settings.ping_interval;
-                            if let Some(old) = conn.timer.take() {
-                                self.wheel.cancel(old);
-                            }
-                            conn.timer = Some(self.wheel.insert(at, (key, Kind::Check)));
-                        }
+                        self.note_established(key, tick);
                     }
                     self.apply_outbox(tick);
                     budget = budget.saturating_sub(n);
@@ -553,6 +556,38 @@ impl Server {
                     }
                     return;
                 }
+            }
+        }
+    }
+
+    /// Once the engine has established a connection: the full update size
+    /// applies, and the timer turns from connect timeout to ping checks.
+    fn note_established(&mut self, key: ConnId, tick: u64) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.established || !self.engine.is_established(key) {
+            return;
+        }
+        conn.established = true;
+        conn.reader.set_max(self.settings.max_update_size);
+        debug!("connection {key}: established");
+        let at = tick + self.settings.ping_interval;
+        if let Some(old) = conn.timer.take() {
+            self.wheel.cancel(old);
+        }
+        conn.timer = Some(self.wheel.insert(at, (key, Kind::Check)));
+    }
+
+    /// Feeds finished password jobs to the engine and resumes reading the
+    /// connections that no longer wait.
+    fn finish_jobs(&mut self, now: Time, tick: u64) {
+        while let Some((key, job, done)) = self.hasher.try_recv() {
+            self.engine.job_done(key, job, done, now, &mut self.outbox);
+            self.note_established(key, tick);
+            self.apply_outbox(tick);
+            if self.conns.contains(key) && !self.engine.is_waiting(key) {
+                self.again.push(key);
             }
         }
     }
@@ -631,6 +666,9 @@ impl Server {
             _ => None,
         };
         self.outbox.confirm = false;
+        for job in self.outbox.jobs.drain(..) {
+            self.hasher.submit(job);
+        }
         if self.store.is_none() {
             self.outbox.changes.clear();
         }

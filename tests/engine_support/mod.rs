@@ -16,6 +16,8 @@ pub struct Harness {
     out: Outbox,
     inbox: HashMap<ConnId, Vec<Object>>,
     pub closed: HashSet<ConnId>,
+    /// Password jobs run so far.
+    pub jobs_run: usize,
     next_id: u64,
 }
 
@@ -39,11 +41,15 @@ impl Harness {
             out: Outbox::default(),
             inbox: HashMap::new(),
             closed: HashSet::new(),
+            jobs_run: 0,
             next_id: 1000,
         }
     }
 
     fn collect(&mut self) {
+        // Password jobs run here, as the net layer's hashing thread would.
+        self.jobs_run += self.out.jobs.len();
+        self.engine.complete_jobs(self.now, &mut self.out);
         for (conn, bytes) in self.out.sends.drain(..) {
             assert_eq!(bytes.last(), Some(&0), "every update ends with NUL (3.1)");
             let obj =
