@@ -9,11 +9,14 @@
 //!    completed `connect`;
 //! 4. register: 100 clients register at once, in 5 rounds, with durability
 //!    on (each reply waits for its commit); registrations per second, and
-//!    the latency another pair of clients sees meanwhile at 500 messages/s.
+//!    the latency another pair of clients sees meanwhile at 500 messages/s;
+//! 5. floor: no server at all, one thread writing a 130-byte update to 1000
+//!    loopback TCP sockets, the least time a single-threaded fan-out to
+//!    1000 members can take on this machine (for reading phase 2).
 //!
 //! Bounded in connections and time; stops by itself. Needs about 10 100
 //! file descriptors (`ulimit -n 20000`). Run: `cargo bench --bench load`.
-//! `LOAD_PHASES=fanout,latency,memory,register` picks phases. The server runs on CPU 0
+//! `LOAD_PHASES=fanout,latency,memory,register,floor` picks phases. The server runs on CPU 0
 //! and the generator on CPU 1 (`taskset`; `LOAD_PIN=0` turns it off). In the
 //! latency phase the generator reads every `LOAD_SAMPLE`th member (10) and
 //! naps `LOAD_NAP_US` (500) between polls; `LOAD_SPIN=1` busy-polls instead.
@@ -464,6 +467,19 @@ impl Fanout {
             Err(_) => Some(NAP_US),
         }
         .map(Duration::from_micros);
+        // The members drained without measuring leave the poll set: on
+        // loopback, the wake-up bookkeeping of every socket in it runs
+        // inside the server's sends, which real clients on other machines
+        // would not cost it.
+        let quiet: Vec<usize> = (SENDERS..self.members.len())
+            .filter(|i| i % sample != 0)
+            .collect();
+        for &i in &quiet {
+            self.poll
+                .registry()
+                .deregister(&mut self.members[i].stream)
+                .expect("deregister");
+        }
         let mut next_drain = begin;
         while begin.elapsed() < MEASURE + Duration::from_millis(200) {
             if Instant::now() >= next_drain {
@@ -497,6 +513,16 @@ impl Fanout {
             } else {
                 self.pump(&mut events, wait, Some(&mut latencies), None);
             }
+        }
+        for &i in &quiet {
+            self.poll
+                .registry()
+                .register(
+                    &mut self.members[i].stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .expect("register again");
         }
         self.sample = 1;
         self.barrier("drained-after-latency");
@@ -534,13 +560,16 @@ fn main() {
         );
     }
 
-    let phases =
-        std::env::var("LOAD_PHASES").unwrap_or_else(|_| "fanout,latency,memory,register".into());
+    let phases = std::env::var("LOAD_PHASES")
+        .unwrap_or_else(|_| "fanout,latency,memory,register,floor".into());
     if phases.contains("fanout") || phases.contains("latency") {
         channel_phases(&phases);
     }
     if phases.contains("register") {
         register_phase();
+    }
+    if phases.contains("floor") {
+        floor_phase();
     }
     if !phases.contains("memory") {
         return;
@@ -622,6 +651,50 @@ fn channel_phases(phases: &str) {
     println!("server RSS with {MEMBERS} members: {rss_members} KiB");
     drop(fan);
     drop(server);
+}
+
+/// Phase 5: the kernel's floor for a single-threaded fan-out on loopback.
+fn floor_phase() {
+    println!("== floor: one thread writes 130 bytes to each of {MEMBERS} loopback sockets ==");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let mut readers = Vec::with_capacity(MEMBERS);
+    let mut writers = Vec::with_capacity(MEMBERS);
+    for _ in 0..MEMBERS {
+        let r = TcpStream::connect(addr).expect("connect");
+        let (w, _) = listener.accept().expect("accept");
+        w.set_nodelay(true).expect("nodelay");
+        r.set_nonblocking(true).expect("nonblocking");
+        readers.push(r);
+        writers.push(w);
+    }
+    let update = [b'x'; 130];
+    let mut scratch = vec![0u8; 1 << 16];
+    let mut rounds = Vec::new();
+    for round in 0..220 {
+        let begin = Instant::now();
+        for w in writers.iter_mut() {
+            w.write_all(&update).expect("write");
+        }
+        if round >= 20 {
+            rounds.push(begin.elapsed().as_micros() as u32);
+        }
+        for r in readers.iter_mut() {
+            while let Ok(n) = r.read(&mut scratch) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rounds.sort_unstable();
+    println!(
+        "one update to all {MEMBERS}: p50 {:.2} ms, p99 {:.2} ms ({:.1} us per send)",
+        f64::from(percentile(&rounds, 0.50)) / 1000.0,
+        f64::from(percentile(&rounds, 0.99)) / 1000.0,
+        f64::from(percentile(&rounds, 0.50)) / MEMBERS as f64
+    );
 }
 
 const REGISTRANTS: usize = 100;
