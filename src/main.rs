@@ -104,6 +104,18 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "max-channels",
+        "channels the server keeps at most (default: 10000)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "max-profiles",
+        "registered profiles the server keeps at most (default: 100000)",
+        "N",
+    );
+    o.optopt(
+        "",
         "max-channels-per-user",
         "channels a user may be in (default: 50)",
         "N",
@@ -209,6 +221,8 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     )?;
     config.max_channels_per_user =
         number(m, "max-channels-per-user", config.max_channels_per_user, 1)?;
+    config.max_channels = number(m, "max-channels", config.max_channels, 1)?;
+    config.max_profiles = number(m, "max-profiles", config.max_profiles, 1)?;
     config.salt = m.opt_str("salt").unwrap_or_default();
     let level = match m.opt_str("log-level").as_deref() {
         None | Some("info") => LevelFilter::Info,
@@ -289,7 +303,8 @@ fn main() -> ExitCode {
     info!(
         "{PROGRAM} {VERSION}, Lichat {PROTOCOL_VERSION}, name {:?}: ping-interval {} s, idle-timeout {} s, \
          connect-timeout {} s, flood {} updates per {} s, connection-limit {}, max-update-size {} B, \
-         max-write-queue {} B, max-connections-per-user {}, max-channels-per-user {}, data-dir {}",
+         max-write-queue {} B, max-connections-per-user {}, max-channels-per-user {}, \
+         max-channels {}, max-profiles {}, data-dir {}",
         cli.config.name,
         s.ping_interval,
         s.idle_timeout,
@@ -301,6 +316,8 @@ fn main() -> ExitCode {
         s.max_write_queue,
         cli.config.max_connections_per_user,
         cli.config.max_channels_per_user,
+        cli.config.max_channels,
+        cli.config.max_profiles,
         cli.data_dir.display(),
     );
     if s.idle_timeout <= 100 {

@@ -726,3 +726,27 @@ fn grant_and_deny_are_sent_back_to_every_connection_of_the_user_5_3_2() {
     assert_eq!(h.classes(4), [Known::Grant]);
     assert!(h.take(2).is_empty(), "only the user who sent it");
 }
+
+#[test]
+fn create_beyond_the_server_channel_limit_fails_too_many_channels_5_3_1_3() {
+    let mut h = Harness::with(Config {
+        max_channels: 3, // the primary channel counts
+        ..config()
+    });
+    h.login(1, "ann");
+    h.expect_ok(1, "(create :id 2 :channel \"one\")");
+    h.expect_ok(1, "(leave :id 3 :channel \"one\")");
+    h.expect_ok(1, "(create :id 4)");
+    let f = h.expect_failure(1, "(create :id 5 :channel \"two\")", Known::TooManyChannels);
+    assert!(text(&f, Known::KText).unwrap().contains("server"));
+    // Room again once a channel is gone.
+    h.login(2, "bob");
+    let anon = h
+        .engine
+        .channel_names()
+        .into_iter()
+        .find(|n| n.starts_with('@'))
+        .unwrap();
+    h.expect_ok(1, &format!("(leave :id 6 :channel \"{anon}\")"));
+    h.expect_ok(2, "(create :id 7 :channel \"two\")");
+}

@@ -2,7 +2,7 @@
 //! profiles (§2.3) and channels (§2.4).
 mod engine_support;
 use engine_support::*;
-use lichat_tcp_server::engine::THIRTY_DAYS;
+use lichat_tcp_server::engine::{Config, THIRTY_DAYS};
 use lichat_tcp_server::wire::Known;
 
 fn login_update(id: u64, name: &str, password: &str) -> String {
@@ -256,4 +256,24 @@ fn anonymous_channel_is_removed_as_soon_as_it_is_empty_2_4_2() {
     let b = text(&got[0], Known::KChannel).unwrap().to_owned();
     h.send(2, "(disconnect :id 8)");
     assert!(h.engine.channel(&b).is_none());
+}
+
+#[test]
+fn register_beyond_the_server_profile_limit_is_rejected_5_2_1() {
+    let mut h = Harness::with(Config {
+        max_profiles: 1,
+        ..config()
+    });
+    h.login(1, "ann");
+    h.login(2, "bob");
+    h.expect_ok(1, "(register :id 2 :password \"secret1\")");
+    let f = h.expect_failure(
+        2,
+        "(register :id 3 :password \"secret2\")",
+        Known::RegistrationRejected,
+    );
+    assert!(text(&f, Known::KText).unwrap().contains("maximum"));
+    assert!(h.engine.profile("bob").is_none());
+    // An existing profile may still change its password.
+    h.expect_ok(1, "(register :id 4 :password \"secret3\")");
 }

@@ -202,8 +202,17 @@ impl Engine {
                 ));
             }
         }
-        // Step 3.
+        // Step 3, and the server's own limit.
         self.require_room(req.user, "You")?;
+        if self.state.channel_count() >= self.config.max_channels {
+            return Err(Failure::new(
+                Known::TooManyChannels,
+                format!(
+                    "The server holds its maximum of {} channels.",
+                    self.config.max_channels
+                ),
+            ));
+        }
         // Step 4: anonymous when no name is given.
         let registrant = self.state.user(req.user).name.clone();
         let (name, anonymous) = match requested {

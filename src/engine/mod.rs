@@ -43,6 +43,13 @@ pub struct Config {
     pub max_connections_per_user: usize,
     /// §5.3.1.3 / §5.4.1.2 channels a user may inhabit.
     pub max_channels_per_user: usize,
+    /// Channels the server keeps at most (regular and anonymous): users
+    /// could otherwise create and leave channels without end, each kept
+    /// for its lifetime.
+    pub max_channels: usize,
+    /// Registered profiles the server keeps at most (§5.2.1: beyond it
+    /// registration is rejected).
+    pub max_profiles: usize,
     /// Server-wide salt mixed into every password hash (§5.2).
     pub salt: String,
     /// PBKDF2 iterations for new password hashes (§5.2).
@@ -61,6 +68,8 @@ impl Default for Config {
             flood_limit: 40,
             max_connections_per_user: 20,
             max_channels_per_user: 50,
+            max_channels: 10_000,
+            max_profiles: 100_000,
             salt: String::new(),
             hash_iterations: profiles::DEFAULT_ITERATIONS,
             profile_lifetime: THIRTY_DAYS,

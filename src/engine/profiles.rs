@@ -146,6 +146,18 @@ impl Engine {
                 format!("A password must have at least {MIN_PASSWORD_CHARS} characters."),
             ));
         }
+        let name = &self.state.user(req.user).name;
+        if self.state.find_profile(name).is_none()
+            && self.state.profile_count() >= self.config.max_profiles
+        {
+            return Err(Failure::new(
+                Known::RegistrationRejected,
+                format!(
+                    "The server holds its maximum of {} profiles.",
+                    self.config.max_profiles
+                ),
+            ));
+        }
         // The hash is computed off the loop; `registered` continues.
         let work = HashWork::Create {
             iterations: self.config.hash_iterations,
@@ -168,6 +180,22 @@ impl Engine {
             return;
         };
         let name = self.state.user(user).name.clone();
+        if self.state.find_profile(&name).is_none()
+            && self.state.profile_count() >= self.config.max_profiles
+        {
+            // Filled up while the hash was computed.
+            let f = self.failure(
+                Known::RegistrationRejected,
+                update.get(Known::KId).cloned(),
+                format!(
+                    "The server holds its maximum of {} profiles.",
+                    self.config.max_profiles
+                ),
+                now,
+            );
+            send_to(out, conn, &f);
+            return;
+        }
         // Steps 2–4.
         match self.state.find_profile_mut(&name) {
             Some(p) => {

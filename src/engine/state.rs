@@ -224,6 +224,14 @@ impl State {
         self.profiles.insert(name_key(&profile.name), profile);
     }
 
+    pub fn profile_count(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
     pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
         self.profiles.values()
     }
