@@ -87,3 +87,46 @@ fn damaged_database_stops_start_up_with_a_message_naming_it() {
     assert!(!stderr.contains("listening on"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn updates_pipelined_behind_a_password_login_are_answered_in_order_4_1_7() {
+    let dir = temp_data_dir();
+    let server = start_in(&dir, &[]);
+    let mut ann = server.login("ann");
+    ann.update("register", ":password \"hunter22\"");
+    ann.recv_class("register");
+    // One write: the login, whose password is hashed off the loop, and
+    // three updates that must wait for it and keep their order.
+    let mut c = server.connect();
+    c.name = "ann".into();
+    c.send_raw(
+        format!(
+            "(connect :id 1 :clock {0} :from \"ann\" :password \"hunter22\" :version \"2.0\")\0\
+             (create :id 2 :clock {0} :channel \"pipelined\")\0\
+             (ping :id 3 :clock {0})\0\
+             (users :id 4 :clock {0} :channel \"pipelined\")\0",
+            clock()
+        )
+        .as_bytes(),
+    );
+    let got: Vec<_> = (0..6).map(|_| c.recv()).collect();
+    let seen: Vec<(String, Option<String>)> = got
+        .iter()
+        .map(|o| (class(o), text(o, "channel").map(str::to_owned)))
+        .collect();
+    // §4.1.11–14 for the login, then the pipelined updates in order.
+    let primary = Some("TestServer".to_owned());
+    let expected = [
+        ("connect".to_owned(), None),
+        ("join".to_owned(), primary.clone()),
+        ("message".to_owned(), primary),
+        ("join".to_owned(), Some("pipelined".to_owned())),
+        ("pong".to_owned(), None),
+        ("users".to_owned(), Some("pipelined".to_owned())),
+    ];
+    assert_eq!(seen, expected, "{got:#?}");
+    assert_eq!(int(&got[3], "id"), Some(2));
+    assert_eq!(int(&got[4], "id"), Some(3));
+    assert_eq!(int(&got[5], "id"), Some(4));
+    let _ = std::fs::remove_dir_all(dir);
+}
