@@ -6,19 +6,6 @@ use lichat_tcp_server::engine::Config;
 use lichat_tcp_server::protocol::Rule;
 use lichat_tcp_server::wire::{Known, Object};
 
-/// ann (registrant of "lobby"), bob and cat connected; ann and bob are
-/// in "lobby", cat is not.
-fn lobby() -> Harness {
-    let mut h = Harness::new();
-    h.login(1, "ann");
-    h.login(2, "bob");
-    h.login(3, "cat");
-    h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
-    h.expect_ok(2, "(join :id 3 :channel \"lobby\")");
-    h.take(1);
-    h
-}
-
 fn users_of(h: &mut Harness, conn: usize, channel: &str) -> Vec<String> {
     let got = h.expect_ok(conn, &format!("(users :id 70 :channel \"{channel}\")"));
     let mut u = strings(&got[0], Known::KUsers);
@@ -102,7 +89,7 @@ fn names(r: &Rule) -> Vec<String> {
 
 #[test]
 fn create_is_checked_against_the_primary_channel_5_3_1_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     // A rule in another channel does not matter: the primary channel's
     // create rule (T) does.
     h.expect_ok(
@@ -114,7 +101,7 @@ fn create_is_checked_against_the_primary_channel_5_3_1_1() {
 
 #[test]
 fn create_of_an_existing_name_fails_channelname_taken_5_3_1_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         2,
         "(create :id 5 :channel \"LOBBY\")",
@@ -143,7 +130,7 @@ fn create_beyond_the_channel_limit_fails_too_many_channels_5_3_1_3() {
 
 #[test]
 fn create_without_channel_makes_an_anonymous_channel_named_at_random_5_3_1_4() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let a = h.expect_ok(1, "(create :id 5)");
     let b = h.expect_ok(1, "(create :id 6 :channel nil)");
     let a = text(&a[0], Known::KChannel).unwrap().to_owned();
@@ -158,7 +145,7 @@ fn create_without_channel_makes_an_anonymous_channel_named_at_random_5_3_1_4() {
 
 #[test]
 fn create_with_a_name_starting_with_at_fails_bad_name_5_3_1_4() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(1, "(create :id 5 :channel \"@mine\")", Known::BadName);
     assert!(h.engine.channel("@mine").is_none());
 }
@@ -185,7 +172,7 @@ fn creator_is_joined_and_gets_a_join_with_the_create_id_on_all_connections_5_3_1
 
 #[test]
 fn anonymous_channel_is_hidden_from_channels_and_closed_to_outsiders_2_4_2_5_3_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(1, "(create :id 5)");
     let anon = text(&got[0], Known::KChannel).unwrap().to_owned();
     for conn in [1, 2] {
@@ -222,7 +209,7 @@ fn anonymous_channel_is_hidden_from_channels_and_closed_to_outsiders_2_4_2_5_3_1
 
 #[test]
 fn permissions_without_rules_shows_the_full_rule_set_with_same_id_5_3_2_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let p = view(&mut h, 1, "lobby");
     assert_eq!(id(&p), Some(71));
     assert_eq!(text(&p, Known::KChannel), Some("lobby"));
@@ -234,7 +221,7 @@ fn permissions_without_rules_shows_the_full_rule_set_with_same_id_5_3_2_2() {
 
 #[test]
 fn permissions_of_a_channel_one_does_not_administer_fail_insufficient_permissions_5_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         2,
         "(permissions :id 5 :channel \"lobby\")",
@@ -255,7 +242,7 @@ fn permissions_of_a_channel_one_does_not_administer_fail_insufficient_permission
 
 #[test]
 fn permissions_sets_each_given_rule_and_replies_with_the_full_set_5_3_2_1_3() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(
         1,
         "(permissions :id 5 :channel \"lobby\" :permissions ((message (+ \"ann\")) (join nil)))",
@@ -280,7 +267,7 @@ fn permissions_sets_each_given_rule_and_replies_with_the_full_set_5_3_2_1_3() {
 
 #[test]
 fn each_bad_rule_fails_invalid_permissions_while_good_ones_apply_5_3_2_1_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.call(
         1,
         "(permissions :id 5 :channel \"lobby\" :permissions \
@@ -327,7 +314,7 @@ fn each_bad_rule_fails_invalid_permissions_while_good_ones_apply_5_3_2_1_2() {
 
 #[test]
 fn grant_or_deny_of_something_not_an_update_fails_invalid_permissions_5_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         1,
         "(grant :id 5 :channel \"lobby\" :target \"bob\" :update frobnicate)",
@@ -343,7 +330,7 @@ fn grant_or_deny_of_something_not_an_update_fails_invalid_permissions_5_3_2() {
 
 #[test]
 fn grant_and_deny_need_the_channels_permission_5_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         2,
         "(deny :id 5 :channel \"lobby\" :target \"ann\" :update message)",
@@ -359,7 +346,7 @@ fn grant_and_deny_need_the_channels_permission_5_3_2() {
 
 #[test]
 fn grant_leaves_t_unchanged_5_3_2_grant_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     grant(&mut h, "bob");
     assert_eq!(message_rule(&mut h), Rule::anyone());
     assert!(can_message(&mut h, 2));
@@ -367,7 +354,7 @@ fn grant_leaves_t_unchanged_5_3_2_grant_1() {
 
 #[test]
 fn grant_turns_nil_into_inclusion_of_the_user_5_3_2_grant_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     set_message_rule(&mut h, "nil");
     assert!(!can_message(&mut h, 2));
     grant(&mut h, "bob");
@@ -378,7 +365,7 @@ fn grant_turns_nil_into_inclusion_of_the_user_5_3_2_grant_2() {
 
 #[test]
 fn grant_removes_the_user_from_an_exclusion_5_3_2_grant_3() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(3, "(join :id 5 :channel \"lobby\")");
     set_message_rule(&mut h, "(- \"bob\" \"cat\")");
     assert!(!can_message(&mut h, 2));
@@ -392,7 +379,7 @@ fn grant_removes_the_user_from_an_exclusion_5_3_2_grant_3() {
 
 #[test]
 fn grant_adds_the_user_to_an_inclusion_once_5_3_2_grant_4() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(3, "(join :id 5 :channel \"lobby\")");
     set_message_rule(&mut h, "(+ \"ann\")");
     assert!(!can_message(&mut h, 2));
@@ -408,7 +395,7 @@ fn grant_adds_the_user_to_an_inclusion_once_5_3_2_grant_4() {
 
 #[test]
 fn deny_turns_t_into_exclusion_of_the_user_5_3_2_deny_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(3, "(join :id 5 :channel \"lobby\")");
     deny(&mut h, "bob");
     assert_eq!(message_rule(&mut h), Rule::Exclude(vec!["bob".into()]));
@@ -418,7 +405,7 @@ fn deny_turns_t_into_exclusion_of_the_user_5_3_2_deny_1() {
 
 #[test]
 fn deny_leaves_nil_unchanged_5_3_2_deny_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     set_message_rule(&mut h, "nil");
     deny(&mut h, "bob");
     assert_eq!(message_rule(&mut h), Rule::no_one());
@@ -428,7 +415,7 @@ fn deny_leaves_nil_unchanged_5_3_2_deny_2() {
 
 #[test]
 fn deny_adds_the_user_to_an_exclusion_once_5_3_2_deny_3() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(3, "(join :id 5 :channel \"lobby\")");
     set_message_rule(&mut h, "(- \"cat\")");
     assert!(can_message(&mut h, 2));
@@ -444,7 +431,7 @@ fn deny_adds_the_user_to_an_exclusion_once_5_3_2_deny_3() {
 
 #[test]
 fn deny_removes_the_user_from_an_inclusion_5_3_2_deny_4() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     set_message_rule(&mut h, "(+ \"ann\" \"bob\")");
     assert!(can_message(&mut h, 2));
     deny(&mut h, "bob");
@@ -457,7 +444,7 @@ fn deny_removes_the_user_from_an_inclusion_5_3_2_deny_4() {
 
 #[test]
 fn deny_of_join_keeps_the_user_out_5_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(
         1,
         "(deny :id 5 :channel \"lobby\" :target \"cat\" :update join)",
@@ -478,7 +465,7 @@ fn deny_of_join_keeps_the_user_out_5_3_2() {
 
 #[test]
 fn join_of_a_channel_one_is_in_fails_already_in_channel_5_4_1_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         2,
         "(join :id 5 :channel \"lobby\")",
@@ -509,7 +496,7 @@ fn join_beyond_the_channel_limit_fails_too_many_channels_5_4_1_2() {
 
 #[test]
 fn join_adds_the_user_and_is_distributed_to_all_members_5_4_1_3_4() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(3, "(join :id 55 :channel \"lobby\")");
     assert_eq!(classes_of(&got), [Known::Join]);
     for conn in [1, 2] {
@@ -526,14 +513,14 @@ fn join_adds_the_user_and_is_distributed_to_all_members_5_4_1_3_4() {
 
 #[test]
 fn leave_of_a_channel_one_is_not_in_fails_not_in_channel_5_4_2_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(3, "(leave :id 5 :channel \"lobby\")", Known::NotInChannel);
     assert!(h.take(1).is_empty());
 }
 
 #[test]
 fn leave_is_distributed_to_all_members_then_the_user_is_removed_5_4_2_2_3() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(2, "(leave :id 56 :channel \"lobby\")");
     assert_eq!(classes_of(&got), [Known::Leave], "the leaver hears it too");
     assert_eq!(id(&got[0]), Some(56));
@@ -554,7 +541,7 @@ fn leave_is_distributed_to_all_members_then_the_user_is_removed_5_4_2_2_3() {
 
 #[test]
 fn pull_by_a_user_not_in_the_channel_fails_not_in_channel_5_4_3_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         3,
         "(pull :id 5 :channel \"lobby\" :target \"cat\")",
@@ -565,7 +552,7 @@ fn pull_by_a_user_not_in_the_channel_fails_not_in_channel_5_4_3_1() {
 
 #[test]
 fn pull_of_user_already_in_channel_fails_already_in_channel_5_4_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         1,
         "(pull :id 5 :channel \"lobby\" :target \"BOB\")",
@@ -594,7 +581,7 @@ fn pull_of_a_user_at_the_channel_limit_fails_too_many_channels_5_4_3_3() {
 
 #[test]
 fn pull_adds_the_target_and_distributes_its_join_with_the_pull_id_5_4_3_4_5() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(2, "(pull :id 57 :channel \"lobby\" :target \"cat\")");
     assert_eq!(classes_of(&got), [Known::Join]);
     for conn in [1, 2, 3] {
@@ -609,7 +596,7 @@ fn pull_adds_the_target_and_distributes_its_join_with_the_pull_id_5_4_3_4_5() {
 
 #[test]
 fn pull_into_the_primary_channel_fails_insufficient_permissions_5_4_3() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         1,
         "(pull :id 5 :channel \"Server\" :target \"bob\")",
@@ -621,7 +608,7 @@ fn pull_into_the_primary_channel_fails_insufficient_permissions_5_4_3() {
 
 #[test]
 fn kick_by_a_user_not_in_the_channel_fails_not_in_channel_5_4_4_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(1, "(leave :id 5 :channel \"lobby\")");
     h.take(2);
     h.expect_failure(
@@ -635,7 +622,7 @@ fn kick_by_a_user_not_in_the_channel_fails_not_in_channel_5_4_4_1() {
 
 #[test]
 fn kick_of_a_user_not_in_the_channel_fails_not_in_channel_5_4_4_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         1,
         "(kick :id 5 :channel \"lobby\" :target \"cat\")",
@@ -646,7 +633,7 @@ fn kick_of_a_user_not_in_the_channel_fails_not_in_channel_5_4_4_2() {
 
 #[test]
 fn kick_is_distributed_then_the_targets_leave_then_it_is_removed_5_4_4_3_to_5() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(3, "(join :id 4 :channel \"lobby\")");
     h.take(1);
     h.take(2);
@@ -667,7 +654,7 @@ fn kick_is_distributed_then_the_targets_leave_then_it_is_removed_5_4_4_3_to_5() 
 
 #[test]
 fn message_to_a_channel_one_is_not_in_fails_not_in_channel_5_4_5_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         3,
         "(message :id 5 :channel \"lobby\" :text \"x\")",
@@ -678,7 +665,7 @@ fn message_to_a_channel_one_is_not_in_fails_not_in_channel_5_4_5_1() {
 
 #[test]
 fn message_is_distributed_to_all_members_including_the_sender_5_4_5_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(2, "(message :id 59 :channel \"lobby\" :text \"hello\")");
     assert_eq!(classes_of(&got), [Known::Message]);
     let a = h.take(1);
@@ -691,7 +678,7 @@ fn message_is_distributed_to_all_members_including_the_sender_5_4_5_2() {
 
 #[test]
 fn anonymous_channel_rules_admit_no_permissions_update_even_by_its_creator_2_4_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(1, "(create :id 5)");
     let anon = text(&got[0], Known::KChannel).unwrap().to_owned();
     h.expect_failure(
@@ -708,7 +695,7 @@ fn anonymous_channel_rules_admit_no_permissions_update_even_by_its_creator_2_4_2
 
 #[test]
 fn grant_and_deny_are_sent_back_to_every_connection_of_the_user_5_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(1, "(register :id 4 :password \"secret1\")");
     h.connect_with(4, "ann", "secret1");
     let got = h.expect_ok(

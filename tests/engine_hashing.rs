@@ -22,6 +22,13 @@ fn classes(out: &mut Outbox, conn: usize) -> Vec<Known> {
     got
 }
 
+/// Sends ann's password login on `conn`; its verification becomes a job.
+fn login_as_ann(engine: &mut Engine, out: &mut Outbox, conn: usize, password: &str) {
+    let connect =
+        format!("(connect :id 1 :from \"ann\" :password \"{password}\" :version \"2.0\")");
+    engine.handle(conn, upd(&connect), START, out);
+}
+
 /// An engine where "ann" is registered and has logged out again.
 fn with_profile() -> (Engine, Outbox) {
     let mut engine = Engine::new(config(), START);
@@ -51,12 +58,7 @@ fn with_profile() -> (Engine, Outbox) {
 fn login_waits_for_its_password_job_and_defers_later_updates_4_1_7() {
     let (mut engine, mut out) = with_profile();
     engine.open(2, "192.0.2.2".parse().unwrap(), START);
-    engine.handle(
-        2,
-        upd("(connect :id 1 :from \"ann\" :password \"secret1\" :version \"2.0\")"),
-        START,
-        &mut out,
-    );
+    login_as_ann(&mut engine, &mut out, 2, "secret1");
     assert_eq!(out.jobs.len(), 1, "the verification leaves the engine");
     assert!(classes(&mut out, 2).is_empty(), "nothing is answered yet");
     assert!(engine.is_waiting(2) && !engine.is_established(2));
@@ -131,12 +133,7 @@ fn result_for_a_closed_connection_or_an_old_job_is_ignored() {
     let (mut engine, mut out) = with_profile();
     let ip = "192.0.2.2".parse().unwrap();
     engine.open(2, ip, START);
-    engine.handle(
-        2,
-        upd("(connect :id 1 :from \"ann\" :password \"secret1\" :version \"2.0\")"),
-        START,
-        &mut out,
-    );
+    login_as_ann(&mut engine, &mut out, 2, "secret1");
     let job = out.jobs.pop().unwrap();
     engine.closed(2, START, &mut out);
     // The slot is reused by a new connection before the result arrives.
@@ -145,12 +142,7 @@ fn result_for_a_closed_connection_or_an_old_job_is_ignored() {
     assert!(classes(&mut out, 2).is_empty());
     assert!(!engine.is_established(2));
     // A stale id for a connection that waits for another job changes nothing.
-    engine.handle(
-        2,
-        upd("(connect :id 1 :from \"ann\" :password \"secret1\" :version \"2.0\")"),
-        START,
-        &mut out,
-    );
+    login_as_ann(&mut engine, &mut out, 2, "secret1");
     let current = out.jobs.pop().unwrap();
     engine.job_done(
         2,
@@ -173,21 +165,11 @@ fn password_changed_while_verifying_is_verified_again_4_1_7() {
     let (mut engine, mut out) = with_profile();
     let ip = "192.0.2.2".parse().unwrap();
     engine.open(2, ip, START);
-    engine.handle(
-        2,
-        upd("(connect :id 1 :from \"ann\" :password \"secret1\" :version \"2.0\")"),
-        START,
-        &mut out,
-    );
+    login_as_ann(&mut engine, &mut out, 2, "secret1");
     let first = out.jobs.pop().unwrap();
     // Meanwhile ann, logged in elsewhere, changes the password.
     engine.open(3, ip, START);
-    engine.handle(
-        3,
-        upd("(connect :id 1 :from \"ann\" :password \"secret1\" :version \"2.0\")"),
-        START,
-        &mut out,
-    );
+    login_as_ann(&mut engine, &mut out, 3, "secret1");
     let login = out.jobs.pop().unwrap();
     engine.job_done(3, login.id, login.run(), START, &mut out);
     engine.handle(

@@ -4,18 +4,6 @@ mod engine_support;
 use engine_support::*;
 use lichat_tcp_server::wire::{Known, Value};
 
-/// ann (registrant of "lobby") and bob in "lobby", cat outside it.
-fn lobby() -> Harness {
-    let mut h = Harness::new();
-    h.login(1, "ann");
-    h.login(2, "bob");
-    h.login(3, "cat");
-    h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
-    h.expect_ok(2, "(join :id 3 :channel \"lobby\")");
-    h.take(1);
-    h
-}
-
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -50,7 +38,7 @@ fn str_list(v: &Value) -> Vec<String> {
 
 #[test]
 fn channels_lists_every_channel_whose_rules_allow_it_with_same_id_5_5_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(1, "(create :id 4 :channel \"dev\")");
     h.expect_ok(1, "(create :id 5)");
     let got = h.expect_ok(3, "(channels :id 61)");
@@ -65,7 +53,7 @@ fn channels_lists_every_channel_whose_rules_allow_it_with_same_id_5_5_1() {
 
 #[test]
 fn channels_leaves_out_a_channel_that_denies_the_requester_5_5_1_1_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(
         1,
         "(deny :id 4 :channel \"lobby\" :target \"cat\" :update channels)",
@@ -83,13 +71,13 @@ fn channels_leaves_out_a_channel_that_denies_the_requester_5_5_1_1_2() {
 
 #[test]
 fn users_of_a_channel_one_is_not_in_fails_not_in_channel_5_5_2_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(3, "(users :id 5 :channel \"lobby\")", Known::NotInChannel);
 }
 
 #[test]
 fn users_lists_the_channels_members_with_same_id_5_5_2_2_3() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(2, "(users :id 62 :channel \"LOBBY\")");
     assert_eq!(classes_of(&got), [Known::Users]);
     assert_eq!(id(&got[0]), Some(62));
@@ -106,13 +94,13 @@ fn users_lists_the_channels_members_with_same_id_5_5_2_2_3() {
 
 #[test]
 fn user_info_about_nobody_fails_no_such_user_5_5_3_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(1, "(user-info :id 5 :target \"nobody\")", Known::NoSuchUser);
 }
 
 #[test]
 fn user_info_gives_connection_count_and_registration_with_same_id_5_5_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(1, "(user-info :id 64 :target \"BOB\")");
     assert_eq!(classes_of(&got), [Known::UserInfo]);
     assert_eq!(id(&got[0]), Some(64));
@@ -133,7 +121,7 @@ fn user_info_gives_connection_count_and_registration_with_same_id_5_5_3_2() {
 
 #[test]
 fn user_info_about_a_registered_user_who_is_offline_5_5_3_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_ok(2, "(register :id 4 :password \"secret1\")");
     h.send(2, "(disconnect :id 5)");
     assert_eq!(h.classes(1), [Known::Leave]);
@@ -149,7 +137,7 @@ fn user_info_about_a_registered_user_who_is_offline_5_5_3_2() {
 
 #[test]
 fn capabilities_of_a_channel_one_is_not_in_fails_not_in_channel_5_5_4_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         3,
         "(capabilities :id 5 :channel \"lobby\")",
@@ -159,7 +147,7 @@ fn capabilities_of_a_channel_one_is_not_in_fails_not_in_channel_5_5_4_1() {
 
 #[test]
 fn capabilities_lists_the_update_types_the_channel_permits_with_same_id_5_5_4_2_3() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(1, "(capabilities :id 67 :channel \"lobby\")");
     assert_eq!(classes_of(&got), [Known::Capabilities]);
     assert_eq!(id(&got[0]), Some(67));
@@ -192,7 +180,7 @@ fn capabilities_lists_the_update_types_the_channel_permits_with_same_id_5_5_4_2_
 
 #[test]
 fn capabilities_in_the_primary_channel_follow_its_rules_5_5_4_2() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     let got = h.expect_ok(2, "(capabilities :id 5 :channel \"Server\")");
     let bob = symbols(got[0].get(Known::KPermitted).unwrap());
     assert!(bob.contains(&Known::Create) && bob.contains(&Known::Join));
@@ -205,7 +193,7 @@ fn capabilities_in_the_primary_channel_follow_its_rules_5_5_4_2() {
 
 #[test]
 fn server_info_about_nobody_fails_no_such_user_5_5_5_1() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         1,
         "(server-info :id 5 :target \"nobody\")",
@@ -215,7 +203,7 @@ fn server_info_about_nobody_fails_no_such_user_5_5_5_1() {
 
 #[test]
 fn server_info_about_another_user_needs_the_primary_channels_rule_5_5_5() {
-    let mut h = lobby();
+    let mut h = Harness::lobby();
     h.expect_failure(
         2,
         "(server-info :id 5 :target \"ann\")",

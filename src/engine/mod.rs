@@ -630,7 +630,7 @@ impl Engine {
         out
     }
 
-    /// Read access to the state, for the store and for tests.
+    /// The names of every channel, primary and anonymous ones included.
     pub fn channel_names(&self) -> Vec<String> {
         self.state.channels().map(|c| c.name.clone()).collect()
     }

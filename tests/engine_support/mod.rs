@@ -98,6 +98,19 @@ impl Harness {
         self.next_id
     }
 
+    /// ann (conn 1, registrant of "lobby") and bob (conn 2) in "lobby";
+    /// cat (conn 3) connected but outside it. Inboxes are cleared.
+    pub fn lobby() -> Harness {
+        let mut h = Harness::new();
+        h.login(1, "ann");
+        h.login(2, "bob");
+        h.login(3, "cat");
+        h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
+        h.expect_ok(2, "(join :id 3 :channel \"lobby\")");
+        h.take(1);
+        h
+    }
+
     /// Opens `conn` and completes §4.1 as `name`; clears its inbox.
     pub fn login(&mut self, conn: ConnId, name: &str) {
         self.open(conn);
