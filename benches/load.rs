@@ -2,17 +2,18 @@
 //!
 //! 1. fan-out: one channel of 1000 members, 10 of them sending as fast as
 //!    the window allows; deliveries per second counted at every member;
-//! 2. latency: 100 messages per second into the same channel; p50 and p99
-//!    from send to receipt, measured at every 10th member (the server still
-//!    writes to all 1000);
+//! 2. latency: 100 messages per second into the same channel for 1 s of
+//!    warm-up and 5 s measured; p50 and p99 from send to receipt, measured
+//!    at every 10th member (the server still writes to all 1000);
 //! 3. memory: the server's RSS with 10 000 idle connections that each
 //!    completed `connect`;
 //! 4. register: 100 clients register at once, in 5 rounds, with durability
 //!    on (each reply waits for its commit); registrations per second, and
 //!    the latency another pair of clients sees meanwhile at 500 messages/s;
-//! 5. floor: no server at all, one thread writing a 130-byte update to 1000
-//!    loopback TCP sockets, the least time a single-threaded fan-out to
-//!    1000 members can take on this machine (for reading phase 2).
+//! 5. floor: phase 2 against a bare relay instead of the server; then no
+//!    server at all, one thread writing a 130-byte update to 1000 loopback
+//!    TCP sockets, the least time a single-threaded fan-out to 1000 members
+//!    can take on this machine (for reading phase 2).
 //!
 //! Bounded in connections and time; stops by itself. Needs about 10 100
 //! file descriptors (`ulimit -n 20000`). Run: `cargo bench --bench load`.
@@ -20,6 +21,13 @@
 //! and the generator on CPU 1 (`taskset`; `LOAD_PIN=0` turns it off). In the
 //! latency phase the generator reads every `LOAD_SAMPLE`th member (10) and
 //! naps `LOAD_NAP_US` (500) between polls; `LOAD_SPIN=1` busy-polls instead.
+//!
+//! Latency is reported twice: until the update reached the member's socket
+//! (the kernel's software receive timestamp, `SO_TIMESTAMPING`), which is
+//! the server's part, and until the generator's read returned, which adds
+//! the generator's own polling delay. The floor phase runs phase 2 against
+//! a bare relay, this binary with `LOAD_RELAY=1`, to show what any
+//! single-threaded server pays on this machine.
 
 use lichat_tcp_server::wire::read_object;
 use mio::{Events, Interest, Poll, Token};
@@ -52,38 +60,55 @@ struct ServerProcess {
     addr: SocketAddr,
 }
 
+/// A command for `program`, pinned to the server's CPU when pinning is on.
+fn pinned(program: &std::ffi::OsStr) -> Command {
+    match pinning() {
+        Some((server_cpu, _)) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &server_cpu.to_string()]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
 impl ServerProcess {
     fn start(extra: &[&str]) -> ServerProcess {
         let dir = std::env::temp_dir().join(format!("lichat-load-{}", std::process::id()));
         let server = env!("CARGO_BIN_EXE_lichat-tcp-server");
-        let mut cmd = match pinning() {
-            Some((server_cpu, _)) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &server_cpu.to_string(), server]);
-                c
-            }
-            None => Command::new(server),
-        };
+        let mut cmd = pinned(server.as_ref());
+        cmd.args([
+            "--port",
+            "0",
+            "--hostname",
+            "127.0.0.1",
+            "--name",
+            "LoadServer",
+        ])
+        .args(["--log-level", "info", "--connection-limit", "20000"])
+        .args(["--ping-interval", "3600", "--idle-timeout", "7200"])
+        .args(["--flood-limit", "1000000000"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(extra);
+        Self::spawn(cmd)
+    }
+
+    /// This benchmark's own binary as a bare relay (see `relay_main`).
+    fn relay() -> ServerProcess {
+        let me = std::env::current_exe().expect("the bench binary's path");
+        let mut cmd = pinned(me.as_os_str());
+        cmd.env("LOAD_RELAY", "1");
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> ServerProcess {
         let mut child = cmd
-            .args([
-                "--port",
-                "0",
-                "--hostname",
-                "127.0.0.1",
-                "--name",
-                "LoadServer",
-            ])
-            .args(["--log-level", "info", "--connection-limit", "20000"])
-            .args(["--ping-interval", "3600", "--idle-timeout", "7200"])
-            .args(["--flood-limit", "1000000000"])
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the server binary runs");
+            .expect("the server runs");
         let stderr = child.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stderr).lines();
         let mut addr = None;
@@ -233,14 +258,93 @@ struct Member {
     out_off: usize,
 }
 
+/// Latencies in microseconds, one pair per message received by a measured
+/// member: until the generator's read returned, and until the bytes reached
+/// the member's socket (the kernel's receive timestamp).
+#[derive(Default)]
+struct Latencies {
+    read: Vec<u32>,
+    kernel: Vec<u32>,
+}
+
+/// Wall-clock microseconds: the same clock as the kernel's receive
+/// timestamps.
+fn wall_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Asks the kernel to stamp each arriving segment with the time it reached
+/// the socket.
+fn enable_receive_stamps(stream: &mio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let flags: libc::c_uint = libc::SOF_TIMESTAMPING_RX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
+    // SAFETY: a valid socket and a c_uint option value of the right size.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            (&flags as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_TIMESTAMPING: {}", std::io::Error::last_os_error());
+}
+
+/// `recvmsg` into `buf`; also returns the software receive timestamp of the
+/// newest segment read, in wall-clock microseconds, when the kernel gives one.
+fn recv_stamped(
+    stream: &mio::net::TcpStream,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<u64>)> {
+    use std::os::fd::AsRawFd;
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; all-zero is a valid empty value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: the iovec and control buffers outlive the call.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_TIMESTAMPING {
+                let ts = libc::CMSG_DATA(c).cast::<libc::timespec>().read_unaligned();
+                if ts.tv_sec != 0 || ts.tv_nsec != 0 {
+                    stamp = Some(ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000);
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, stamp))
+}
+
 struct Fanout {
     poll: Poll,
     members: Vec<Member>,
     scratch: Vec<u8>,
-    start: Instant,
     /// Only members whose index is a multiple of this are read; the others'
     /// bytes wait in their kernel buffers (1 reads everyone).
     sample: usize,
+    /// `LOAD_DUMP=1`: every latency sample goes to stderr as `sample <sent
+    /// micros> <member> <arrival us> <read us>`, for looking at single
+    /// messages.
+    dump: bool,
 }
 
 impl Fanout {
@@ -268,8 +372,8 @@ impl Fanout {
             poll,
             members,
             scratch: vec![0; 256 * 1024],
-            start: Instant::now(),
             sample: 1,
+            dump: std::env::var_os("LOAD_DUMP").is_some(),
         }
     }
 
@@ -302,7 +406,7 @@ impl Fanout {
         &mut self,
         events: &mut Events,
         timeout: Duration,
-        mut latencies: Option<&mut Vec<u32>>,
+        mut latencies: Option<&mut Latencies>,
         mut on_text: Option<&mut TextSink<'_>>,
     ) -> u64 {
         self.poll.poll(events, Some(timeout)).expect("poll");
@@ -317,9 +421,14 @@ impl Fanout {
             }
             loop {
                 let m = &mut self.members[i];
-                match m.stream.read(&mut self.scratch) {
-                    Ok(0) => panic!("member {i}: the server closed the connection"),
-                    Ok(n) => {
+                let got = if latencies.is_some() {
+                    recv_stamped(&m.stream, &mut self.scratch)
+                } else {
+                    m.stream.read(&mut self.scratch).map(|n| (n, None))
+                };
+                match got {
+                    Ok((0, _)) => panic!("member {i}: the server closed the connection"),
+                    Ok((n, stamp)) => {
                         // A short read drained the socket; with edge-triggered
                         // polling, later data brings a new event, so the extra
                         // read that would return WouldBlock is skipped.
@@ -332,7 +441,11 @@ impl Fanout {
                             }
                             continue;
                         }
-                        let now = self.start.elapsed().as_micros() as u64;
+                        let now = wall_micros();
+                        // The stamp is the newest segment's; an update that
+                        // shares a read with a later one is given the later
+                        // arrival time, which can only overstate its latency.
+                        let arrived = stamp.unwrap_or(now);
                         let mut rest = data;
                         while let Some(end) = rest.iter().position(|&b| b == 0) {
                             let seg: &[u8] = if m.tail.is_empty() {
@@ -346,7 +459,15 @@ impl Fanout {
                                 if let Some(l) = latencies.as_deref_mut()
                                     && let Some(sent) = t.strip_prefix(b"T").and_then(parse_u64)
                                 {
-                                    l.push(now.saturating_sub(sent) as u32);
+                                    l.read.push(now.saturating_sub(sent) as u32);
+                                    l.kernel.push(arrived.saturating_sub(sent) as u32);
+                                    if self.dump {
+                                        eprintln!(
+                                            "sample {sent} {i} {} {}",
+                                            arrived.saturating_sub(sent),
+                                            now.saturating_sub(sent)
+                                        );
+                                    }
                                 }
                                 if let Some(f) = on_text.as_deref_mut() {
                                     f(t);
@@ -452,10 +573,16 @@ impl Fanout {
         }
     }
 
-    fn latency(&mut self, per_second: u64, sample: usize) -> (Vec<u32>, u64) {
+    fn latency(&mut self, per_second: u64, sample: usize) -> (Latencies, u64) {
         self.sample = sample;
         let mut events = Events::with_capacity(4096);
-        let mut latencies = Vec::with_capacity(1 << 20);
+        let mut latencies = Latencies {
+            read: Vec::with_capacity(1 << 20),
+            kernel: Vec::with_capacity(1 << 20),
+        };
+        for m in self.members.iter().step_by(sample) {
+            enable_receive_stamps(&m.stream);
+        }
         let interval = Duration::from_micros(1_000_000 / per_second);
         let begin = Instant::now();
         let mut next = begin;
@@ -481,7 +608,10 @@ impl Fanout {
                 .expect("deregister");
         }
         let mut next_drain = begin;
-        while begin.elapsed() < MEASURE + Duration::from_millis(200) {
+        // The first second is sent but not measured (`W` instead of `T`):
+        // the first messages after a quiet spell find cold caches.
+        let until = WARMUP + MEASURE;
+        while begin.elapsed() < until + Duration::from_millis(200) {
             if Instant::now() >= next_drain {
                 // Members that are not measured still read what they get,
                 // as real clients do; otherwise their full receive queues
@@ -490,12 +620,15 @@ impl Fanout {
                 self.drain_unsampled();
                 next_drain += DRAIN_EVERY;
             }
-            if Instant::now() >= next && begin.elapsed() < MEASURE {
-                let t = self.start.elapsed().as_micros() as u64;
+            if Instant::now() >= next && begin.elapsed() < until {
+                let t = wall_micros();
                 let sender = k % SENDERS;
-                self.queue_message(sender, &format!("T{t}"));
+                let tag = if begin.elapsed() < WARMUP { 'W' } else { 'T' };
+                self.queue_message(sender, &format!("{tag}{t}"));
                 self.flush(sender);
-                sent += 1;
+                if tag == 'T' {
+                    sent += 1;
+                }
                 k += 1;
                 next += interval;
             }
@@ -542,6 +675,19 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
+fn print_latencies(what: &str, mut lat: Vec<u32>) {
+    lat.sort_unstable();
+    let ms = |us: u32| f64::from(us) / 1000.0;
+    println!(
+        "{what}: min {:.3} ms, p10 {:.3} ms, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        ms(lat.first().copied().unwrap_or(0)),
+        ms(percentile(&lat, 0.10)),
+        ms(percentile(&lat, 0.50)),
+        ms(percentile(&lat, 0.99)),
+        ms(lat.last().copied().unwrap_or(0))
+    );
+}
+
 fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -550,7 +696,132 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// A connection of the bare relay.
+struct RelayPeer {
+    stream: mio::net::TcpStream,
+    input: Vec<u8>,
+    /// Bytes a short write left behind, written before anything newer.
+    output: Vec<u8>,
+    open: bool,
+}
+
+impl RelayPeer {
+    fn send(&mut self, bytes: &[u8]) {
+        if !self.open {
+            return;
+        }
+        if !self.output.is_empty() {
+            self.output.extend_from_slice(bytes);
+            return;
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.stream.write(&bytes[done..]) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.open = false;
+                    return;
+                }
+            }
+        }
+        self.output.extend_from_slice(&bytes[done..]);
+    }
+
+    fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.output);
+        self.send(&pending);
+    }
+}
+
+/// The least any single-threaded server must do for phase 2: one mio loop
+/// that forwards every `message` update it reads, unparsed, to every
+/// connection in the order they connected, sender included. No protocol,
+/// no allocation per delivery, no bookkeeping. Runs in its own process
+/// (`LOAD_RELAY=1`), pinned like the server, until it is killed.
+fn relay_main() {
+    let mut listener =
+        mio::net::TcpListener::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    let mut poll = Poll::new().expect("poll");
+    const LISTENER: Token = Token(usize::MAX);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .expect("register");
+    eprintln!(
+        "relay listening on {}",
+        listener.local_addr().expect("address")
+    );
+    let mut peers: Vec<RelayPeer> = Vec::new();
+    let mut events = Events::with_capacity(1024);
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut updates: Vec<u8> = Vec::new();
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            assert_eq!(e.kind(), ErrorKind::Interrupted, "poll: {e}");
+            continue;
+        }
+        for ev in events.iter() {
+            if ev.token() == LISTENER {
+                while let Ok((mut stream, _)) = listener.accept() {
+                    stream.set_nodelay(true).expect("nodelay");
+                    poll.registry()
+                        .register(
+                            &mut stream,
+                            Token(peers.len()),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .expect("register");
+                    peers.push(RelayPeer {
+                        stream,
+                        input: Vec::new(),
+                        output: Vec::new(),
+                        open: true,
+                    });
+                }
+                continue;
+            }
+            let peer = &mut peers[ev.token().0];
+            if ev.is_writable() {
+                peer.flush();
+            }
+            while peer.open {
+                match peer.stream.read(&mut scratch) {
+                    Ok(0) => peer.open = false,
+                    Ok(n) => peer.input.extend_from_slice(&scratch[..n]),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => peer.open = false,
+                }
+            }
+            let mut start = 0;
+            while let Some(end) = peer.input[start..].iter().position(|&b| b == 0) {
+                let update = &peer.input[start..=start + end];
+                if update.starts_with(b"(message") {
+                    updates.extend_from_slice(update);
+                }
+                start += end + 1;
+            }
+            peer.input.drain(..start);
+        }
+        if !updates.is_empty() {
+            let mut start = 0;
+            while let Some(end) = updates[start..].iter().position(|&b| b == 0) {
+                for peer in &mut peers {
+                    peer.send(&updates[start..=start + end]);
+                }
+                start += end + 1;
+            }
+            updates.clear();
+        }
+    }
+}
+
 fn main() {
+    if std::env::var_os("LOAD_RELAY").is_some() {
+        relay_main();
+        return;
+    }
     // `cargo bench` passes `--bench`; a filter argument is not supported.
     let (soft, _) = nofile_limit();
     if soft < (IDLE as u64 + 200) {
@@ -593,6 +864,14 @@ fn main() {
     drop(idle);
 }
 
+fn latency_sample() -> usize {
+    std::env::var("LOAD_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LATENCY_SAMPLE)
+        .max(1)
+}
+
 /// Phases 1 and 2: fan-out throughput and latency in one 1000-member channel.
 fn channel_phases(phases: &str) {
     println!("== fan-out: {MEMBERS} members in one channel, {SENDERS} senders ==");
@@ -629,25 +908,14 @@ fn channel_phases(phases: &str) {
         rate
     );
 
-    let sample = std::env::var("LOAD_SAMPLE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(LATENCY_SAMPLE)
-        .max(1);
+    let sample = latency_sample();
     println!(
         "== latency: 100 messages/s into the channel, measured at every {LATENCY_SAMPLE}th of {MEMBERS} members =="
     );
-    let (mut lat, sent) = fan.latency(100, sample);
-    lat.sort_unstable();
-    println!(
-        "messages: {sent}, samples: {}, min: {:.3} ms, p10: {:.3} ms, p50: {:.3} ms, p99: {:.3} ms, max: {:.3} ms",
-        lat.len(),
-        lat.first().copied().unwrap_or(0) as f64 / 1000.0,
-        percentile(&lat, 0.10) as f64 / 1000.0,
-        percentile(&lat, 0.50) as f64 / 1000.0,
-        percentile(&lat, 0.99) as f64 / 1000.0,
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0
-    );
+    let (lat, sent) = fan.latency(100, sample);
+    println!("messages: {sent}, samples: {}", lat.read.len());
+    print_latencies("arrival at the member's socket", lat.kernel);
+    print_latencies("read by the member", lat.read);
     println!("server RSS with {MEMBERS} members: {rss_members} KiB");
     drop(fan);
     drop(server);
@@ -655,6 +923,34 @@ fn channel_phases(phases: &str) {
 
 /// Phase 5: the kernel's floor for a single-threaded fan-out on loopback.
 fn floor_phase() {
+    relay_floor();
+    send_floor();
+}
+
+/// Phase 2 again with the bare relay in place of the server.
+fn relay_floor() {
+    println!(
+        "== floor: phase 2 against a bare relay (one mio loop forwarding raw bytes, no protocol) =="
+    );
+    let relay = ServerProcess::relay();
+    let streams: Vec<TcpStream> = (0..MEMBERS)
+        .map(|i| {
+            let s = TcpStream::connect(relay.addr)
+                .unwrap_or_else(|e| panic!("connection {i} to the relay failed: {e}"));
+            s.set_nodelay(true).expect("nodelay");
+            s
+        })
+        .collect();
+    let mut fan = Fanout::new(streams);
+    fan.barrier("ready");
+    let (lat, sent) = fan.latency(100, latency_sample());
+    println!("messages: {sent}, samples: {}", lat.read.len());
+    print_latencies("arrival at the member's socket", lat.kernel);
+    print_latencies("read by the member", lat.read);
+}
+
+/// One thread writing to 1000 sockets, timed per round.
+fn send_floor() {
     println!("== floor: one thread writes 130 bytes to each of {MEMBERS} loopback sockets ==");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
