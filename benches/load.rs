@@ -573,7 +573,14 @@ impl Fanout {
         }
     }
 
-    fn latency(&mut self, per_second: u64, sample: usize) -> (Latencies, u64) {
+    /// Returns the latencies, the number of measured messages, and the CPU
+    /// time `server_pid`'s main thread used while they were sent.
+    fn latency(
+        &mut self,
+        per_second: u64,
+        sample: usize,
+        server_pid: u32,
+    ) -> (Latencies, u64, Duration) {
         self.sample = sample;
         let mut events = Events::with_capacity(4096);
         let mut latencies = Latencies {
@@ -611,6 +618,8 @@ impl Fanout {
         // The first second is sent but not measured (`W` instead of `T`):
         // the first messages after a quiet spell find cold caches.
         let until = WARMUP + MEASURE;
+        let mut cpu_from = None;
+        let mut cpu_used = Duration::ZERO;
         while begin.elapsed() < until + Duration::from_millis(200) {
             if Instant::now() >= next_drain {
                 // Members that are not measured still read what they get,
@@ -624,6 +633,9 @@ impl Fanout {
                 let t = wall_micros();
                 let sender = k % SENDERS;
                 let tag = if begin.elapsed() < WARMUP { 'W' } else { 'T' };
+                if tag == 'T' && cpu_from.is_none() {
+                    cpu_from = Some(cpu_time(server_pid));
+                }
                 self.queue_message(sender, &format!("{tag}{t}"));
                 self.flush(sender);
                 if tag == 'T' {
@@ -647,6 +659,9 @@ impl Fanout {
                 self.pump(&mut events, wait, Some(&mut latencies), None);
             }
         }
+        if let Some(from) = cpu_from {
+            cpu_used = cpu_time(server_pid).saturating_sub(from);
+        }
         for &i in &quiet {
             self.poll
                 .registry()
@@ -659,7 +674,7 @@ impl Fanout {
         }
         self.sample = 1;
         self.barrier("drained-after-latency");
-        (latencies, sent)
+        (latencies, sent, cpu_used)
     }
 }
 
@@ -673,6 +688,28 @@ fn text_of(update: &[u8]) -> Option<&[u8]> {
 
 fn parse_u64(digits: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// CPU time the main thread of `pid` has used (`/proc/PID/schedstat`, in
+/// nanoseconds; the main thread is the one that runs the poll loop).
+fn cpu_time(pid: u32) -> Duration {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
+    let ns = text
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
+}
+
+fn print_cpu(who: &str, messages: u64, cpu: Duration) {
+    let per = cpu.as_secs_f64() / messages.max(1) as f64;
+    println!(
+        "{who} CPU while measuring: {:.0} ms for {messages} messages, {:.2} ms a message, {:.2} us a delivery",
+        cpu.as_secs_f64() * 1000.0,
+        per * 1000.0,
+        per * 1e6 / MEMBERS as f64
+    );
 }
 
 fn print_latencies(what: &str, mut lat: Vec<u32>) {
@@ -912,7 +949,8 @@ fn channel_phases(phases: &str) {
     println!(
         "== latency: 100 messages/s into the channel, measured at every {LATENCY_SAMPLE}th of {MEMBERS} members =="
     );
-    let (lat, sent) = fan.latency(100, sample);
+    let (lat, sent, cpu) = fan.latency(100, sample, server.child.id());
+    print_cpu("server", sent, cpu);
     println!("messages: {sent}, samples: {}", lat.read.len());
     print_latencies("arrival at the member's socket", lat.kernel);
     print_latencies("read by the member", lat.read);
@@ -943,7 +981,8 @@ fn relay_floor() {
         .collect();
     let mut fan = Fanout::new(streams);
     fan.barrier("ready");
-    let (lat, sent) = fan.latency(100, latency_sample());
+    let (lat, sent, cpu) = fan.latency(100, latency_sample(), relay.child.id());
+    print_cpu("relay", sent, cpu);
     println!("messages: {sent}, samples: {}", lat.read.len());
     print_latencies("arrival at the member's socket", lat.kernel);
     print_latencies("read by the member", lat.read);
