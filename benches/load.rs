@@ -702,6 +702,14 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_nanos(ns)
 }
 
+/// Prints what phase 2 measured against `who`.
+fn report_latency(who: &str, lat: Latencies, sent: u64, cpu: Duration) {
+    print_cpu(who, sent, cpu);
+    println!("messages: {sent}, samples: {}", lat.read.len());
+    print_latencies("arrival at the member's socket", lat.kernel);
+    print_latencies("read by the member", lat.read);
+}
+
 fn print_cpu(who: &str, messages: u64, cpu: Duration) {
     let per = cpu.as_secs_f64() / messages.max(1) as f64;
     println!(
@@ -950,10 +958,7 @@ fn channel_phases(phases: &str) {
         "== latency: 100 messages/s into the channel, measured at every {LATENCY_SAMPLE}th of {MEMBERS} members =="
     );
     let (lat, sent, cpu) = fan.latency(100, sample, server.child.id());
-    print_cpu("server", sent, cpu);
-    println!("messages: {sent}, samples: {}", lat.read.len());
-    print_latencies("arrival at the member's socket", lat.kernel);
-    print_latencies("read by the member", lat.read);
+    report_latency("server", lat, sent, cpu);
     println!("server RSS with {MEMBERS} members: {rss_members} KiB");
     drop(fan);
     drop(server);
@@ -982,10 +987,7 @@ fn relay_floor() {
     let mut fan = Fanout::new(streams);
     fan.barrier("ready");
     let (lat, sent, cpu) = fan.latency(100, latency_sample(), relay.child.id());
-    print_cpu("relay", sent, cpu);
-    println!("messages: {sent}, samples: {}", lat.read.len());
-    print_latencies("arrival at the member's socket", lat.kernel);
-    print_latencies("read by the member", lat.read);
+    report_latency("relay", lat, sent, cpu);
 }
 
 /// One thread writing to 1000 sockets, timed per round.
