@@ -76,7 +76,12 @@ impl ServerProcess {
         // Fields after the command name, which is in parentheses.
         let rest = stat.rsplit(')').next().unwrap_or("");
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         // utime and stime are fields 14 and 15 (1-based), 11 and 12 here.
         let total = ticks(11) + ticks(12);
         let hz = 100; // USER_HZ on Linux

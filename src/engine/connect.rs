@@ -14,6 +14,9 @@ pub(crate) enum Close {
     WithDisconnect,
     /// The socket is gone already: nothing is sent, nothing to close.
     Gone,
+    /// Server shutdown: a `disconnect`, the close, and no `leave` for
+    /// anyone, since every connection is going.
+    Shutdown,
 }
 use crate::protocol::{self, COMPATIBLE_VERSIONS, VERSION};
 use crate::wire::{Known, Object, Value};
@@ -195,11 +198,12 @@ impl Engine {
                 send_to(out, conn, &join);
             }
         } else {
-            // Step 13: join the primary channel.
+            // Step 13: join the primary channel; like any join (§5.4.1)
+            // it goes to every member, printed once.
             let primary = self.state.primary;
             self.state.join(user, primary);
             let join = self.join_update(&name, primary, None, now);
-            send_to(out, conn, &join);
+            self.send_channel(out, primary, &join);
         }
         // Step 14: the welcome message from the primary user.
         let server = self.config.name.clone();
@@ -271,7 +275,7 @@ impl Engine {
         let Some(c) = self.state.remove_connection(conn) else {
             return;
         };
-        if how == Close::WithDisconnect {
+        if matches!(how, Close::WithDisconnect | Close::Shutdown) {
             let d = self.server_update(Known::Disconnect, now);
             send_to(out, conn, &d);
         }
@@ -284,18 +288,25 @@ impl Engine {
         let u = self.state.user_mut(user);
         u.conns.retain(|&x| x != conn);
         if u.conns.is_empty() {
-            self.user_leaves_everything(user, now, out);
+            self.user_leaves_everything(user, now, how != Close::Shutdown, out);
         }
     }
 
     /// §4.3.4 a user without connections leaves every channel; the others
-    /// see its `leave`. Then the user object goes; its profile stays.
-    fn user_leaves_everything(&mut self, user: UserId, now: Time, out: &mut Outbox) {
+    /// see its `leave` when `announce` is set. Then the user object goes;
+    /// its profile stays.
+    fn user_leaves_everything(
+        &mut self,
+        user: UserId,
+        now: Time,
+        announce: bool,
+        out: &mut Outbox,
+    ) {
         let name = self.state.user(user).name.clone();
         let channels = self.state.user(user).channels.clone();
         for chan in channels {
             self.state.part(user, chan, now);
-            if chan != self.state.primary {
+            if announce {
                 let leave = self.leave_update(&name, chan, None, now);
                 self.send_channel(out, chan, &leave);
             }
@@ -351,10 +362,12 @@ impl Engine {
     }
 
     /// Server shutdown: a `disconnect` to every connection, all closed.
+    /// Nobody is told of anyone's `leave`: everyone is leaving, and with
+    /// N users that would be N² updates.
     pub fn shutdown(&mut self, now: Time, out: &mut Outbox) {
         let conns: Vec<ConnId> = self.state.connection_ids().collect();
         for conn in conns {
-            self.drop_connection(conn, now, out, Close::WithDisconnect);
+            self.drop_connection(conn, now, out, Close::Shutdown);
         }
     }
 }

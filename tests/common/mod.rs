@@ -317,6 +317,17 @@ impl Client {
     }
 
     /// Skips updates until one of class `name` arrives and returns it.
+    /// Receives updates until one of class `name` in `channel` arrives;
+    /// skips the rest (joins of other users to the primary channel, ...).
+    pub fn recv_in(&mut self, name: &str, channel: &str) -> Object {
+        loop {
+            let o = self.recv_class(name);
+            if text(&o, "channel") == Some(channel) {
+                return o;
+            }
+        }
+    }
+
     pub fn recv_class(&mut self, name: &str) -> Object {
         let deadline = Instant::now() + WAIT;
         let mut skipped = Vec::new();
