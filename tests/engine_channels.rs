@@ -173,25 +173,49 @@ fn creator_is_joined_and_gets_a_join_with_the_create_id_on_all_connections_5_3_1
 }
 
 #[test]
-fn anonymous_channel_is_hidden_from_channels_and_closed_to_outsiders_2_4_2_5_3_1() {
+fn anonymous_channel_is_listed_only_for_members_and_outsiders_are_refused_everything_2_4_2() {
     let mut h = Harness::lobby();
     let got = h.expect_ok(1, "(create :id 5)");
     let anon = text(&got[0], Known::KChannel).unwrap().to_owned();
-    for conn in [1, 2] {
-        let list = h.expect_ok(conn, "(channels :id 6)");
-        let list = strings(&list[0], Known::KChannels);
-        assert!(list.contains(&"lobby".to_owned()));
-        assert!(!list.contains(&anon), "{list:?}");
-    }
-    h.expect_failure(
-        2,
-        &format!("(join :id 7 :channel \"{anon}\")"),
-        Known::InsufficientPermissions,
+    let list = h.expect_ok(1, "(channels :id 6)");
+    assert!(
+        strings(&list[0], Known::KChannels).contains(&anon),
+        "a member sees it"
     );
-    h.expect_failure(
-        2,
-        &format!("(users :id 8 :channel \"{anon}\")"),
-        Known::InsufficientPermissions,
+    let list = h.expect_ok(2, "(channels :id 6)");
+    let list = strings(&list[0], Known::KChannels);
+    assert!(list.contains(&"lobby".to_owned()));
+    assert!(!list.contains(&anon), "an outsider does not: {list:?}");
+    // An outsider learns nothing of it: whatever it sends, no such channel.
+    for (id, update) in [
+        (7, format!("(join :id 7 :channel \"{anon}\")")),
+        (8, format!("(users :id 8 :channel \"{anon}\")")),
+        (
+            9,
+            format!("(message :id 9 :channel \"{anon}\" :text \"x\")"),
+        ),
+        (10, format!("(capabilities :id 10 :channel \"{anon}\")")),
+        (11, format!("(permissions :id 11 :channel \"{anon}\")")),
+        (
+            12,
+            format!("(pull :id 12 :channel \"{anon}\" :target \"cat\")"),
+        ),
+    ] {
+        let f = h.expect_failure(2, &update, Known::NoSuchChannel);
+        assert_eq!(update_id(&f), Some(id));
+    }
+}
+
+#[test]
+fn anonymous_channel_members_list_users_and_talk_after_being_pulled_in_2_4_2() {
+    let mut h = Harness::lobby();
+    let got = h.expect_ok(1, "(create :id 5)");
+    let anon = text(&got[0], Known::KChannel).unwrap().to_owned();
+    let users = h.expect_ok(1, &format!("(users :id 6 :channel \"{anon}\")"));
+    assert_eq!(
+        strings(&users[0], Known::KUsers),
+        ["ann"],
+        "the creator lists users"
     );
     // A member may invite: pull is allowed, and then bob may talk there.
     let got = h.expect_ok(
@@ -200,9 +224,13 @@ fn anonymous_channel_is_hidden_from_channels_and_closed_to_outsiders_2_4_2_5_3_1
     );
     assert_eq!(classes_of(&got), [Known::Join]);
     assert_eq!(h.classes(2), [Known::Join]);
+    let users = h.expect_ok(2, &format!("(users :id 10 :channel \"{anon}\")"));
+    let mut names = strings(&users[0], Known::KUsers);
+    names.sort();
+    assert_eq!(names, ["ann", "bob"]);
     h.expect_ok(
         2,
-        &format!("(message :id 10 :channel \"{anon}\" :text \"hi\")"),
+        &format!("(message :id 11 :channel \"{anon}\" :text \"hi\")"),
     );
     assert_eq!(h.classes(1), [Known::Message]);
 }
@@ -688,10 +716,12 @@ fn anonymous_channel_rules_admit_no_permissions_update_even_by_its_creator_2_4_2
         &format!("(permissions :id 6 :channel \"{anon}\" :permissions ((join t)))"),
         Known::InsufficientPermissions,
     );
+    // Joining by oneself is not possible for members either: they are
+    // pulled in. An outsider is told there is no such channel.
     h.expect_failure(
         2,
         &format!("(join :id 7 :channel \"{anon}\")"),
-        Known::InsufficientPermissions,
+        Known::NoSuchChannel,
     );
 }
 

@@ -4,71 +4,52 @@
 use super::connect::random_hex;
 use super::state::{ChanId, Channel};
 use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
-use crate::protocol::{self, Rule, is_update};
+use crate::protocol::{self, Rule};
 use crate::wire::{Known, Object, Value};
 
 use Known as K;
 
 /// Classes whose rules only the registrant holds by default in regular
-/// and anonymous channels (NOTES.md: moderation stays with the creator).
-const MODERATION: &[Known] = &[
-    K::Permissions,
-    K::Kick,
-    K::Grant,
-    K::Deny,
-    K::SSetChannelInfo,
+/// and anonymous channels (moderation stays with the creator).
+const MODERATION: &[Known] = &[K::Permissions, K::Kick, K::Grant, K::Deny];
+
+/// Channel updates anyone in a regular channel may send by default.
+const MEMBERSHIP: &[Known] = &[
+    K::Join,
+    K::Leave,
+    K::Pull,
+    K::Message,
+    K::Users,
+    K::Channels,
+    K::Capabilities,
 ];
 
-/// NOTES.md: the regular channel rule set.
+/// §2.5 the regular channel rule set: moderation to the registrant, the
+/// rest to anyone. Only classes the server handles have rules, so that
+/// `capabilities` (§5.5.4) and the rules always agree.
 pub(crate) fn regular_rules(registrant: &str) -> Vec<(Known, Rule)> {
-    let mut rules: Vec<(Known, Rule)> = MODERATION
-        .iter()
-        .map(|&k| (k, Rule::only(registrant)))
-        .collect();
-    for k in [
-        K::Join,
-        K::Leave,
-        K::Pull,
-        K::Message,
-        K::Users,
-        K::Channels,
-        K::Capabilities,
-        K::SBackfill,
-        K::SData,
-        K::SEdit,
-        K::SChannelInfo,
-        K::SEmotes,
-        K::STyping,
-        K::SReact,
-        K::SLastRead,
-        K::SSearch,
-    ] {
-        rules.push((k, Rule::anyone()));
-    }
-    rules
+    let moderation = MODERATION.iter().map(|&k| (k, Rule::only(registrant)));
+    let membership = MEMBERSHIP.iter().map(|&k| (k, Rule::anyone()));
+    moderation.chain(membership).collect()
 }
 
-/// NOTES.md / §2.4.2: the anonymous channel rule set; outsiders can
-/// neither join nor see it.
+/// §2.4.2 the anonymous channel rule set: like a regular channel's, but
+/// nobody may change the rules or join by themselves; members are pulled
+/// in. Outsiders are refused everything before any rule is consulted
+/// (see `general_checks`), which keeps the channel invisible to them.
 pub(crate) fn anonymous_rules(registrant: &str) -> Vec<(Known, Rule)> {
     let mut rules = regular_rules(registrant);
     for (k, r) in rules.iter_mut() {
-        match k {
-            K::Permissions
-            | K::Join
-            | K::Users
-            | K::Channels
-            | K::SChannelInfo
-            | K::SSetChannelInfo => *r = Rule::no_one(),
-            _ => {}
+        if matches!(k, K::Permissions | K::Join) {
+            *r = Rule::no_one();
         }
     }
     rules
 }
 
-/// NOTES.md / §2.4.1: the primary channel's rules; its registrant is the
-/// server user, so only the server (or an administrator it grants) may
-/// message or moderate it. Channel-less updates are checked here (§5.1.8).
+/// §2.4.1 the primary channel's rules; its registrant is the server user,
+/// so only the server (or an administrator it grants) may message or
+/// moderate it. Channel-less updates are checked here (§5.1.8).
 pub(crate) fn primary_rules(server: &str) -> Vec<(Known, Rule)> {
     let admin = || Rule::only(server);
     vec![
@@ -87,14 +68,14 @@ pub(crate) fn primary_rules(server: &str) -> Vec<(Known, Rule)> {
         (K::UserInfo, Rule::anyone()),
         (K::Capabilities, Rule::anyone()),
         (K::ServerInfo, admin()),
-        (K::SBackfill, admin()),
-        (K::SData, admin()),
-        (K::SEmotes, Rule::anyone()),
-        (K::SEmote, admin()),
-        (K::SEdit, Rule::no_one()),
-        (K::SChannelInfo, Rule::anyone()),
-        (K::SSetChannelInfo, admin()),
     ]
+}
+
+/// True for the classes a rule can be given for (§2.5): those the server
+/// handles and that are not connection upkeep, which no rule governs.
+pub(crate) fn is_ruled_class(class: Known) -> bool {
+    protocol::is_update_class(class)
+        && !matches!(class, K::Connect | K::Ping | K::Pong | K::Disconnect)
 }
 
 impl Engine {
@@ -307,11 +288,11 @@ impl Engine {
             .get(Known::KUpdate)
             .and_then(Value::as_symbol)
             .and_then(|s| s.known())
-            .filter(|&k| is_update(k));
+            .filter(|&k| is_ruled_class(k));
         let Some(class) = class else {
             return Err(Failure::new(
                 Known::InvalidPermissions,
-                "The :update field must name an update class.",
+                "The :update field must name an update class this server handles.",
             ));
         };
         let target = req.str_field(Known::KTarget).unwrap_or_default().to_owned();
@@ -436,8 +417,13 @@ fn parse_rule(rule: &Value) -> Result<(Known, Rule), String> {
     let class = items[0]
         .as_symbol()
         .and_then(|s| s.known())
-        .filter(|&k| is_update(k))
-        .ok_or_else(|| format!("{:?} does not name an update type.", items[0]))?;
+        .filter(|&k| is_ruled_class(k))
+        .ok_or_else(|| {
+            format!(
+                "{:?} does not name an update type this server handles.",
+                items[0]
+            )
+        })?;
     let r = Rule::from_value(&items[1]).map_err(|e| match e {
         protocol::RuleError::Shape => format!(
             "The rule for {} must be T, NIL, (+ name...) or (- name...).",

@@ -215,10 +215,15 @@ impl Engine {
             if !protocol::is_valid_name(&c.name) || self.state.find_channel(&c.name).is_some() {
                 continue;
             }
+            // Rules for classes this server does not handle (written by
+            // another version) would make `capabilities` disagree with
+            // the rules (§5.5.4); they are dropped.
+            let mut rules = c.rules;
+            rules.retain(|(k, _)| channels::is_ruled_class(*k));
             self.state.add_channel(ChannelState {
                 name: c.name,
                 registrant: c.registrant,
-                rules: c.rules,
+                rules,
                 anonymous: false,
                 last_used: c.last_used,
                 lifetime: c.lifetime,
@@ -531,8 +536,18 @@ impl Engine {
             _ => None,
         };
         if let Some(c) = channel {
+            let ch = self.state.channel(c);
+            if ch.anonymous && !self.state.in_channel(req.user, c) {
+                // §2.4.2: outsiders may send nothing to an anonymous
+                // channel, and learn nothing of it either.
+                let name = req.str_field(Known::KChannel).unwrap_or_default();
+                return Err(Failure::new(
+                    Known::NoSuchChannel,
+                    format!("There is no channel named {name:?}."),
+                ));
+            }
             // Canonical spelling of the channel name in everything sent on.
-            let name = self.state.channel(c).name.clone();
+            let name = ch.name.clone();
             req.update.set(Known::KChannel, name);
         }
         // Step 7: the target user must exist.
