@@ -116,6 +116,12 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "max-rule-names",
+        "user names one permission rule may list (default: 1000)",
+        "N",
+    );
+    o.optopt(
+        "",
         "max-channels-per-user",
         "channels a user may be in (default: 50)",
         "N",
@@ -223,6 +229,7 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         number(m, "max-channels-per-user", config.max_channels_per_user, 1)?;
     config.max_channels = number(m, "max-channels", config.max_channels, 1)?;
     config.max_profiles = number(m, "max-profiles", config.max_profiles, 1)?;
+    config.max_rule_names = number(m, "max-rule-names", config.max_rule_names, 1)?;
     config.salt = m.opt_str("salt").unwrap_or_default();
     let level = match m.opt_str("log-level").as_deref() {
         None | Some("info") => LevelFilter::Info,
@@ -304,7 +311,7 @@ fn main() -> ExitCode {
         "{PROGRAM} {VERSION}, Lichat {PROTOCOL_VERSION}, name {:?}: ping-interval {} s, idle-timeout {} s, \
          connect-timeout {} s, flood {} updates per {} s, connection-limit {}, max-update-size {} B, \
          max-write-queue {} B, max-connections-per-user {}, max-channels-per-user {}, \
-         max-channels {}, max-profiles {}, data-dir {}",
+         max-channels {}, max-profiles {}, max-rule-names {}, data-dir {}",
         cli.config.name,
         s.ping_interval,
         s.idle_timeout,
@@ -318,6 +325,7 @@ fn main() -> ExitCode {
         cli.config.max_channels_per_user,
         cli.config.max_channels,
         cli.config.max_profiles,
+        cli.config.max_rule_names,
         cli.data_dir.display(),
     );
     if s.idle_timeout <= 100 {

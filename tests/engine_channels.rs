@@ -3,7 +3,7 @@
 mod engine_support;
 use engine_support::*;
 use lichat_tcp_server::engine::Config;
-use lichat_tcp_server::protocol::Rule;
+use lichat_tcp_server::protocol::{Names, Rule};
 use lichat_tcp_server::wire::{Known, Object};
 
 fn users_of(h: &mut Harness, conn: usize, channel: &str) -> Vec<String> {
@@ -79,8 +79,7 @@ fn deny(h: &mut Harness, target: &str) {
 }
 
 fn names(r: &Rule) -> Vec<String> {
-    let (Rule::Include(n) | Rule::Exclude(n)) = r;
-    let mut n = n.clone();
+    let mut n = r.names().to_vec();
     n.sort();
     n
 }
@@ -325,7 +324,7 @@ fn each_bad_rule_fails_invalid_permissions_while_good_ones_apply_5_3_2_1_2() {
     assert_eq!(id(p), Some(5));
     assert_eq!(
         rule_in(p, Known::Message),
-        Some(Rule::Exclude(vec!["bob".into()]))
+        Some(Rule::Exclude(Names::from_list(["bob".to_owned()])))
     );
     assert_eq!(rule_in(p, Known::Join), Some(Rule::anyone()), "disregarded");
     assert_eq!(
@@ -428,7 +427,10 @@ fn deny_turns_t_into_exclusion_of_the_user_5_3_2_deny_1() {
     let mut h = Harness::lobby();
     h.expect_ok(3, "(join :id 5 :channel \"lobby\")");
     deny(&mut h, "bob");
-    assert_eq!(message_rule(&mut h), Rule::Exclude(vec!["bob".into()]));
+    assert_eq!(
+        message_rule(&mut h),
+        Rule::Exclude(Names::from_list(["bob".to_owned()]))
+    );
     assert!(!can_message(&mut h, 2));
     assert!(can_message(&mut h, 3));
 }
@@ -768,4 +770,69 @@ fn create_beyond_the_server_channel_limit_fails_too_many_channels_5_3_1_3() {
         .unwrap();
     h.expect_ok(1, &format!("(leave :id 6 :channel \"{anon}\")"));
     h.expect_ok(2, "(create :id 7 :channel \"two\")");
+}
+
+#[test]
+fn a_rule_listing_more_names_than_the_limit_fails_invalid_permissions_5_3_2_1_2() {
+    let mut h = Harness::lobby();
+    let names: String = (0..1001).map(|i| format!(" \"user{i}\"")).collect();
+    let got = h.call(
+        1,
+        &format!("(permissions :id 9 :channel \"lobby\" :permissions ((message (+{names})) (join (- \"cat\"))))"),
+    );
+    assert_eq!(
+        classes_of(&got),
+        [Known::InvalidPermissions, Known::Permissions],
+        "{got:?}"
+    );
+    assert_eq!(update_id(&got[0]), Some(9));
+    assert!(text(&got[0], Known::KText).unwrap().contains("1000"));
+    // That rule is disregarded, the other one applies (§5.3.2.1.2).
+    assert_eq!(rule_in(&got[1], Known::Message), Some(Rule::anyone()));
+    assert!(!rule_in(&got[1], Known::Join).unwrap().allows("cat"));
+    // The same names, each several times, fit: duplicates count once.
+    let dupes: String = (0..3000)
+        .map(|i| format!(" \"user{}\"", i % 1000))
+        .collect();
+    let got = h.expect_ok(
+        1,
+        &format!("(permissions :id 10 :channel \"lobby\" :permissions ((message (+{dupes}))))"),
+    );
+    assert_eq!(
+        rule_in(&got[0], Known::Message).unwrap().names().len(),
+        1000
+    );
+}
+
+#[test]
+fn grant_past_the_name_limit_fails_invalid_permissions_5_3_2() {
+    let mut h = Harness::with(Config {
+        max_rule_names: 2,
+        ..config()
+    });
+    h.login(1, "ann");
+    h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
+    h.expect_ok(
+        1,
+        "(grant :id 3 :channel \"lobby\" :target \"ann\" :update kick)",
+    );
+    h.login(2, "bob");
+    h.login(3, "cat");
+    h.expect_ok(
+        1,
+        "(grant :id 4 :channel \"lobby\" :target \"bob\" :update kick)",
+    );
+    h.expect_failure(
+        1,
+        "(grant :id 5 :channel \"lobby\" :target \"cat\" :update kick)",
+        Known::InvalidPermissions,
+    );
+    let rule = h
+        .engine
+        .channel("lobby")
+        .unwrap()
+        .rule(Known::Kick)
+        .unwrap()
+        .clone();
+    assert!(rule.allows("bob") && !rule.allows("cat"));
 }

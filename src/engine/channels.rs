@@ -244,8 +244,9 @@ impl Engine {
             .and_then(Value::as_list)
             .map(<[Value]>::to_vec)
             .unwrap_or_default();
+        let max_names = self.config.max_rule_names;
         for rule in &rules {
-            match parse_rule(rule) {
+            match parse_rule(rule, max_names) {
                 Ok((class, r)) => self.state.channel_mut(chan).set_rule(class, r),
                 Err(text) => {
                     // Step 1.2: reported, and the rule disregarded.
@@ -307,6 +308,16 @@ impl Engine {
             rule.grant(&target);
         } else {
             rule.deny(&target);
+        }
+        if rule.names().len() > self.config.max_rule_names {
+            return Err(Failure::new(
+                Known::InvalidPermissions,
+                format!(
+                    "The rule for {} already lists {} names, the most a rule may list.",
+                    class.name(),
+                    self.config.max_rule_names
+                ),
+            ));
         }
         self.state.channel_mut(chan).set_rule(class, rule);
         self.channel_changed(chan, out);
@@ -409,7 +420,7 @@ impl Engine {
 }
 
 /// §2.5 `RULE ::= (type EXPR)`: the class must be an update class.
-fn parse_rule(rule: &Value) -> Result<(Known, Rule), String> {
+fn parse_rule(rule: &Value, max_names: usize) -> Result<(Known, Rule), String> {
     let items = match rule.as_list() {
         Some(items) if items.len() == 2 => items,
         _ => return Err("A rule must be a list of an update type and an expression.".into()),
@@ -424,7 +435,11 @@ fn parse_rule(rule: &Value) -> Result<(Known, Rule), String> {
                 items[0]
             )
         })?;
-    let r = Rule::from_value(&items[1]).map_err(|e| match e {
+    let r = Rule::from_value(&items[1], max_names).map_err(|e| match e {
+        protocol::RuleError::TooManyNames(max) => format!(
+            "The rule for {} lists more than {max} names, the most a rule may list.",
+            class.name()
+        ),
         protocol::RuleError::Shape => format!(
             "The rule for {} must be T, NIL, (+ name...) or (- name...).",
             class.name()

@@ -50,6 +50,9 @@ pub struct Config {
     /// Registered profiles the server keeps at most (§5.2.1: beyond it
     /// registration is rejected).
     pub max_profiles: usize,
+    /// §2.5 names one permission rule may list; a longer rule is refused
+    /// with `invalid-permissions` (§5.3.2.1.2).
+    pub max_rule_names: usize,
     /// Server-wide salt mixed into every password hash (§5.2).
     pub salt: String,
     /// PBKDF2 iterations for new password hashes (§5.2).
@@ -70,6 +73,7 @@ impl Default for Config {
             max_channels_per_user: 50,
             max_channels: 10_000,
             max_profiles: 100_000,
+            max_rule_names: 1000,
             salt: String::new(),
             hash_iterations: profiles::DEFAULT_ITERATIONS,
             profile_lifetime: THIRTY_DAYS,

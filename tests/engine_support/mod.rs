@@ -247,7 +247,7 @@ pub fn rule_in(reply: &Object, update: Known) -> Option<Rule> {
         .iter()
         .filter_map(Value::as_list)
         .find(|r| r.first().and_then(Value::as_symbol).and_then(|s| s.known()) == Some(update))
-        .map(|r| Rule::from_value(&r[1]).expect("the server prints valid rules"))
+        .map(|r| Rule::from_value(&r[1], usize::MAX).expect("the server prints valid rules"))
 }
 
 /// The classes of a list of updates.
