@@ -70,7 +70,8 @@ fn password(c: &mut Criterion) {
         "correct horse",
         "server salt",
         Config::default().hash_iterations,
-    );
+    )
+    .expect("OS randomness");
     let mut group = c.benchmark_group("password");
     group.sample_size(20);
     group.bench_function("verify_default_iterations", |b| {

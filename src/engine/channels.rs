@@ -1,7 +1,7 @@
 //! §5.3 channel creation and management, §5.4 channel interaction, and the
 //! default permission rules of NOTES.md.
 
-use super::connect::random_hex;
+use super::random::random_hex;
 use super::state::{ChanId, Channel};
 use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
 use crate::protocol::{self, Rule};
@@ -199,7 +199,16 @@ impl Engine {
         let (name, anonymous) = match requested {
             Some(n) => (n, false),
             None => loop {
-                let n = format!("@{}", random_hex(12));
+                // §2.4.2: the name keeps the channel hidden, so it must
+                // be unguessable; without OS randomness there is none.
+                let Some(hex) = random_hex(12) else {
+                    return Err(Failure::new(
+                        Known::UpdateFailure,
+                        "The server cannot get random bytes from its operating system \
+                         to name an anonymous channel; try again later.",
+                    ));
+                };
+                let n = format!("@{hex}");
                 if self.state.find_channel(&n).is_none() {
                     break (n, true);
                 }

@@ -1,6 +1,7 @@
 //! §4 connections: establishment, maintenance and closure.
 
 use super::profiles::HashWork;
+use super::random::random_hex;
 use super::state::UserId;
 use super::{ConnId, Engine, Failure, Outbox, Password, Request, Time, send_to};
 
@@ -23,24 +24,6 @@ use crate::wire::{Known, Object, Value};
 
 /// Extensions this server implements, advertised in its `connect` reply.
 pub const EXTENSIONS: &[&str] = &[];
-
-/// 12 random bytes as hex: an unguessable suffix for generated names.
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buf = [0u8; 16];
-    let buf = &mut buf[..bytes.min(16)];
-    if getrandom::fill(buf).is_err() {
-        // The OS has no randomness to give: fall back to the clock, which
-        // is still unique enough to avoid clashes (callers re-check).
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (t >> (8 * (i % 16))) as u8;
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 impl Engine {
     /// §4.1 connection establishment, steps 2–14 (step 1 is the net
@@ -216,9 +199,15 @@ impl Engine {
         Ok(())
     }
 
-    fn random_user_name(&self) -> String {
+    /// §4.1.3 a free name for a user that gave none. It need not be
+    /// secret, only free: without OS randomness a counter serves.
+    fn random_user_name(&mut self) -> String {
         loop {
-            let name = format!("Guest {}", random_hex(4));
+            let suffix = random_hex(4).unwrap_or_else(|| {
+                self.next_guest += 1;
+                format!("{:08x}", self.next_guest)
+            });
+            let name = format!("Guest {suffix}");
             if self.state.find_user(&name).is_none() && self.state.find_profile(&name).is_none() {
                 return name;
             }

@@ -6,6 +6,7 @@ mod channels;
 mod connect;
 mod info;
 mod profiles;
+mod random;
 mod state;
 
 use crate::protocol::{self, Ty, is_update};
@@ -194,6 +195,8 @@ pub struct Engine {
     state: state::State,
     next_id: u64,
     next_job: u64,
+    /// Suffix of the last guest name made without OS randomness.
+    next_guest: u64,
 }
 
 impl Engine {
@@ -205,6 +208,7 @@ impl Engine {
             state,
             next_id: 0,
             next_job: 0,
+            next_guest: 0,
         }
     }
 
