@@ -788,7 +788,7 @@ fn a_stopped_reader_parks_the_rest_unparsed_and_resumes_in_order_3_1() {
     for stop_every in 1..=3 {
         let mut reader = Reader::new(1000);
         let mut got = Vec::new();
-        let mut take = |got: &mut Vec<_>, u| {
+        let take = |got: &mut Vec<_>, u| {
             got.push(u);
             if got.len() % stop_every == 0 {
                 ControlFlow::Break(())
