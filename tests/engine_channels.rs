@@ -836,3 +836,72 @@ fn grant_past_the_name_limit_fails_invalid_permissions_5_3_2() {
         .clone();
     assert!(rule.allows("bob") && !rule.allows("cat"));
 }
+
+#[test]
+fn one_user_or_address_cannot_fill_the_servers_channel_table_5_3_1_3() {
+    let mut h = Harness::with(Config {
+        max_channels: 20,
+        max_channels_per_creator: 5,
+        ..config()
+    });
+    h.login_from(1, "ann", "192.0.2.1");
+    for i in 0..5 {
+        h.expect_ok(1, &format!("(create :id {i} :channel \"c{i}\")"));
+        h.expect_ok(1, &format!("(leave :id {i}0 :channel \"c{i}\")"));
+    }
+    let f = h.expect_failure(1, "(create :id 9 :channel \"c9\")", Known::TooManyChannels);
+    assert!(text(&f, Known::KText).unwrap().contains('5'));
+    // A new name from the same address does not help, nor an anonymous one.
+    h.login_from(2, "ann2", "192.0.2.1");
+    h.expect_failure(2, "(create :id 10 :channel \"d\")", Known::TooManyChannels);
+    h.expect_failure(2, "(create :id 11)", Known::TooManyChannels);
+    // The same /64 of IPv6 counts as one address; another network does not.
+    h.login_from(3, "bea", "2001:db8:1:1::1");
+    for i in 0..5 {
+        h.expect_ok(3, &format!("(create :id {i} :channel \"e{i}\")"));
+    }
+    h.login_from(4, "bea2", "2001:db8:1:1::ffff");
+    h.expect_failure(4, "(create :id 12 :channel \"f\")", Known::TooManyChannels);
+    h.login_from(5, "cid", "2001:db8:1:2::1");
+    h.expect_ok(5, "(create :id 13 :channel \"g\")");
+    // Ten channels of the twenty are left for everyone else.
+    assert_eq!(h.engine.channel_names().len(), 1 + 5 + 5 + 1);
+}
+
+#[test]
+fn expired_channels_give_their_creator_quota_back_5_3_1_3() {
+    let mut h = Harness::with(Config {
+        max_channels_per_creator: 1,
+        ..config()
+    });
+    h.login(1, "ann");
+    h.expect_ok(1, "(create :id 1 :channel \"one\")");
+    h.expect_ok(1, "(leave :id 2 :channel \"one\")");
+    h.expect_failure(1, "(create :id 3 :channel \"two\")", Known::TooManyChannels);
+    h.now += 3600;
+    h.expire();
+    assert!(h.engine.channel("one").is_none());
+    h.expect_ok(1, "(create :id 4 :channel \"two\")");
+}
+
+#[test]
+fn empty_channels_of_creators_without_profile_expire_after_an_hour_2_4() {
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    h.login(2, "bob");
+    h.expect_ok(2, "(register :id 1 :password \"secret1\")");
+    h.expect_ok(1, "(create :id 2 :channel \"anns\")");
+    h.expect_ok(1, "(leave :id 3 :channel \"anns\")");
+    h.expect_ok(2, "(create :id 4 :channel \"bobs\")");
+    h.expect_ok(2, "(leave :id 5 :channel \"bobs\")");
+    h.now += 3599;
+    h.expire();
+    assert!(h.engine.channel("anns").is_some(), "not yet an hour");
+    h.now += 1;
+    h.expire();
+    assert!(h.engine.channel("anns").is_none(), "ann has no profile");
+    assert!(
+        h.engine.channel("bobs").is_some(),
+        "bob's lives its 30 days"
+    );
+}

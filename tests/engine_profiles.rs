@@ -208,6 +208,8 @@ fn logging_in_again_restarts_the_profiles_lifetime_5_2_4() {
 fn empty_regular_channel_lives_thirty_days_2_4() {
     let mut h = Harness::new();
     h.login(1, "ann");
+    // Registered: an unregistered creator's channel lives an hour.
+    h.expect_ok(1, "(register :id 1 :password \"secret1\")");
     h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
     h.now += 2 * THIRTY_DAYS;
     h.expire();

@@ -156,6 +156,27 @@ impl Engine {
         }
     }
 
+    /// The creation quota: channels alive that this user, or anyone from
+    /// this address, created.
+    fn require_creation_quota(&self, req: &Request) -> Result<(), Failure> {
+        let max = self.config.max_channels_per_creator;
+        let name = &self.state.user(req.user).name;
+        let from_addr = self
+            .state
+            .connection(req.conn)
+            .map_or(0, |c| self.state.created_from(super::state::addr_key(c.ip)));
+        if self.state.created_by(name) >= max || from_addr >= max {
+            return Err(Failure::new(
+                Known::TooManyChannels,
+                format!(
+                    "You, or your address, created {max} channels that still exist, \
+                     the most one user or address may keep."
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The update as distributed: known fields only, `from` and `clock`
     /// already filled in by §5.1.
     fn echo(req: &Request) -> Object {
@@ -183,8 +204,9 @@ impl Engine {
                 ));
             }
         }
-        // Step 3, and the server's own limit.
+        // Step 3, and the server's own limits.
         self.require_room(req.user, "You")?;
+        self.require_creation_quota(req)?;
         if self.state.channel_count() >= self.config.max_channels {
             return Err(Failure::new(
                 Known::TooManyChannels,
@@ -227,6 +249,10 @@ impl Engine {
             last_used: req.now,
             lifetime: self.config.channel_lifetime,
             members: Vec::new(),
+            creator_addr: self
+                .state
+                .connection(req.conn)
+                .map(|c| super::state::addr_key(c.ip)),
         });
         // Step 5.
         self.state.join(req.user, chan);

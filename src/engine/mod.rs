@@ -48,6 +48,13 @@ pub struct Config {
     /// could otherwise create and leave channels without end, each kept
     /// for its lifetime.
     pub max_channels: usize,
+    /// Channels one registrant, and one address (an IPv6 /64), may keep
+    /// alive that they created (§5.3.1); beyond it `create` fails with
+    /// `too-many-channels`, so nobody can fill `max_channels` alone.
+    pub max_channels_per_creator: usize,
+    /// §2.4 how long an empty channel lives whose registrant has no
+    /// profile, in seconds: nobody can prove to own it, so it goes soon.
+    pub unregistered_channel_lifetime: u64,
     /// Registered profiles the server keeps at most (§5.2.1: beyond it
     /// registration is rejected).
     pub max_profiles: usize,
@@ -73,6 +80,8 @@ impl Default for Config {
             max_connections_per_user: 20,
             max_channels_per_user: 50,
             max_channels: 10_000,
+            max_channels_per_creator: 100,
+            unregistered_channel_lifetime: 3600,
             max_profiles: 100_000,
             max_rule_names: 1000,
             salt: String::new(),
@@ -236,6 +245,7 @@ impl Engine {
                 last_used: c.last_used,
                 lifetime: c.lifetime,
                 members: Vec::new(),
+                creator_addr: None,
             });
         }
     }

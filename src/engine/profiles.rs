@@ -348,7 +348,12 @@ impl Engine {
             if chan == primary || c.member_count() > 0 {
                 continue;
             }
-            let due = c.last_used.saturating_add(c.lifetime);
+            let lifetime = if self.state.find_profile(&c.registrant).is_some() {
+                c.lifetime
+            } else {
+                c.lifetime.min(self.config.unregistered_channel_lifetime)
+            };
+            let due = c.last_used.saturating_add(lifetime);
             if due <= now {
                 dead.push(chan);
             } else {
