@@ -812,3 +812,24 @@ fn a_stopped_reader_parks_the_rest_unparsed_and_resumes_in_order_3_1() {
         assert!(rest[0].is_ok());
     }
 }
+
+#[test]
+fn bare_extension_symbols_read_as_the_shirakumo_ones_1_1() {
+    use lichat_tcp_server::wire::{Known, Symbol};
+    for text in ["typing", "TYPING", "shirakumo:typing"] {
+        assert_eq!(
+            value(text),
+            Value::Symbol(Symbol::Known(Known::STyping)),
+            "{text}"
+        );
+    }
+    // lichat's own symbols stay lichat's.
+    assert_eq!(
+        value("message"),
+        Value::Symbol(Symbol::Known(Known::Message))
+    );
+    assert!(matches!(
+        value("nosuchthing"),
+        Value::Symbol(Symbol::Other(_))
+    ));
+}

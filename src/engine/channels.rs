@@ -2,95 +2,50 @@
 //! default permission rules (§2.4, §2.5).
 
 use super::random::random_hex;
+use super::registry::{self, ChannelKind};
 use super::state::{ChanId, Channel};
 use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
 use crate::protocol::{self, Rule};
 use crate::wire::{Known, Object, Value};
 
-use Known as K;
-
-/// Classes whose rules only the registrant holds by default in regular
-/// and anonymous channels (moderation stays with the creator).
-const MODERATION: &[Known] = &[K::Permissions, K::Kick, K::Grant, K::Deny];
-
-/// Channel updates anyone in a regular channel may send by default.
-const MEMBERSHIP: &[Known] = &[
-    K::Join,
-    K::Leave,
-    K::Pull,
-    K::Message,
-    K::Users,
-    K::Channels,
-    K::Capabilities,
-];
-
-/// §2.5 the regular channel rule set: moderation to the registrant, the
-/// rest to anyone. Only classes the server handles have rules, so that
-/// `capabilities` (§5.5.4) and the rules always agree.
-pub(crate) fn regular_rules(registrant: &str) -> Vec<(Known, Rule)> {
-    let moderation = MODERATION.iter().map(|&k| (k, Rule::only(registrant)));
-    let membership = MEMBERSHIP.iter().map(|&k| (k, Rule::anyone()));
-    moderation.chain(membership).collect()
-}
-
-/// §2.4.2 the anonymous channel rule set: like a regular channel's, but
-/// nobody may change the rules or join by themselves; members are pulled
-/// in. Outsiders are refused everything before any rule is consulted
-/// (see `general_checks`), which keeps the channel invisible to them.
-pub(crate) fn anonymous_rules(registrant: &str) -> Vec<(Known, Rule)> {
-    let mut rules = regular_rules(registrant);
-    for (k, r) in rules.iter_mut() {
-        if matches!(k, K::Permissions | K::Join) {
-            *r = Rule::no_one();
-        }
-    }
-    rules
-}
-
-/// §2.4.1 the primary channel's rules; its registrant is the server user,
-/// so only the server (or an administrator it grants) may message or
-/// moderate it. Channel-less updates are checked here (§5.1.8).
-pub(crate) fn primary_rules(server: &str) -> Vec<(Known, Rule)> {
-    let admin = || Rule::only(server);
-    vec![
-        (K::Permissions, admin()),
-        (K::Create, Rule::anyone()),
-        (K::Join, Rule::anyone()),
-        (K::Leave, Rule::no_one()),
-        (K::Kick, admin()),
-        (K::Pull, Rule::no_one()),
-        (K::Message, admin()),
-        (K::Users, Rule::anyone()),
-        (K::Channels, Rule::anyone()),
-        (K::Grant, admin()),
-        (K::Deny, admin()),
-        (K::Register, Rule::anyone()),
-        (K::UserInfo, Rule::anyone()),
-        (K::Capabilities, Rule::anyone()),
-        (K::ServerInfo, admin()),
-    ]
-}
-
-/// True for the classes a rule can be given for (§2.5): those the server
-/// handles and that are not connection upkeep, which no rule governs.
-pub(crate) fn is_ruled_class(class: Known) -> bool {
-    protocol::is_update_class(class)
-        && !matches!(class, K::Connect | K::Ping | K::Pong | K::Disconnect)
-}
-
 impl Engine {
     /// Sends an update to every connection of every user in the channel,
     /// printed once (§3).
-    pub(super) fn send_channel(&self, out: &mut Outbox, chan: ChanId, update: &Object) {
+    /// Extensions may skip recipients (the recipient hooks) and see what
+    /// went out (the distributed hooks); without any, it is a straight loop.
+    pub(super) fn send_channel(&mut self, out: &mut Outbox, chan: ChanId, update: &Object) {
         let Some(bytes) = super::print_shared(update) else {
             return;
         };
+        let hooks = registry::hooks();
         let members = &self.state.channel(chan).members;
         out.sends.reserve(members.len());
-        for &user in members {
-            for &conn in &self.state.user(user).conns {
-                out.sends.push((conn, bytes.clone()));
+        if hooks.recipient.is_empty() {
+            for &user in members {
+                for &conn in &self.state.user(user).conns {
+                    out.sends.push((conn, bytes.clone()));
+                }
             }
+        } else {
+            for &user in members {
+                if hooks.recipient.iter().all(|h| h(self, chan, update, user)) {
+                    for &conn in &self.state.user(user).conns {
+                        out.sends.push((conn, bytes.clone()));
+                    }
+                }
+            }
+        }
+        for hook in &hooks.distributed {
+            hook(self, chan, update, &bytes);
+        }
+    }
+
+    /// §5.4.1 a user became a member of a channel (join, pull, create, or
+    /// the primary channel on connect): the join hooks run, after its
+    /// `join` went out.
+    pub(super) fn joined(&mut self, user: super::state::UserId, chan: ChanId, out: &mut Outbox) {
+        for hook in &registry::hooks().on_join {
+            hook(self, user, chan, out);
         }
     }
 
@@ -127,17 +82,6 @@ impl Engine {
             self.state.remove_channel(chan);
         } else {
             self.channel_changed(chan, out);
-        }
-    }
-
-    fn require_member(&self, req: &Request, chan: ChanId) -> Result<(), Failure> {
-        if self.state.in_channel(req.user, chan) {
-            Ok(())
-        } else {
-            Err(Failure::new(
-                Known::NotInChannel,
-                format!("You are not in {:?}.", self.state.channel(chan).name),
-            ))
         }
     }
 
@@ -236,11 +180,12 @@ impl Engine {
                 }
             },
         };
-        let rules = if anonymous {
-            anonymous_rules(&registrant)
+        let kind = if anonymous {
+            ChannelKind::Anonymous
         } else {
-            regular_rules(&registrant)
+            ChannelKind::Regular
         };
+        let rules = registry::default_rules(kind, &registrant);
         let chan = self.state.add_channel(Channel {
             name,
             registrant: registrant.clone(),
@@ -263,6 +208,7 @@ impl Engine {
         // Step 6: a join with the create's ID.
         let join = self.join_update(&registrant, chan, Some(req.id()), req.now);
         self.send_user(out, req.user, &join);
+        self.joined(req.user, chan, out);
         Ok(())
     }
 
@@ -324,7 +270,7 @@ impl Engine {
             .get(Known::KUpdate)
             .and_then(Value::as_symbol)
             .and_then(|s| s.known())
-            .filter(|&k| is_ruled_class(k));
+            .filter(|&k| registry::is_ruled_class(k));
         let Some(class) = class else {
             return Err(Failure::new(
                 Known::InvalidPermissions,
@@ -376,13 +322,13 @@ impl Engine {
         self.state.join(req.user, chan);
         let join = Self::echo(req);
         self.send_channel(out, chan, &join);
+        self.joined(req.user, chan, out);
         Ok(())
     }
 
     /// §5.4.2 leave.
     pub(super) fn leave(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
         let chan = self.channel_of(req)?;
-        self.require_member(req, chan)?;
         let leave = Self::echo(req);
         self.send_channel(out, chan, &leave);
         self.state.part(req.user, chan, req.now);
@@ -393,7 +339,6 @@ impl Engine {
     /// §5.4.3 pull.
     pub(super) fn pull(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
         let chan = self.channel_of(req)?;
-        self.require_member(req, chan)?;
         let target_name = req.str_field(Known::KTarget).unwrap_or_default().to_owned();
         let Some(target) = self.state.find_user(&target_name) else {
             return Err(Failure::new(
@@ -414,13 +359,13 @@ impl Engine {
         self.state.join(target, chan);
         let join = self.join_update(&target_name, chan, Some(req.id()), req.now);
         self.send_channel(out, chan, &join);
+        self.joined(target, chan, out);
         Ok(())
     }
 
     /// §5.4.4 kick.
     pub(super) fn kick(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
         let chan = self.channel_of(req)?;
-        self.require_member(req, chan)?;
         let target_name = req.str_field(Known::KTarget).unwrap_or_default().to_owned();
         let target = self
             .state
@@ -446,10 +391,19 @@ impl Engine {
 
     /// §5.4.5 message.
     pub(super) fn message(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
+        self.distribute(req, out)
+    }
+
+    /// §3 sends the update, as distributed, to every member of its
+    /// channel: `message` and the extensions' channel updates.
+    pub(crate) fn distribute(
+        &mut self,
+        req: &mut Request,
+        out: &mut Outbox,
+    ) -> Result<(), Failure> {
         let chan = self.channel_of(req)?;
-        self.require_member(req, chan)?;
-        let message = Self::echo(req);
-        self.send_channel(out, chan, &message);
+        let update = Self::echo(req);
+        self.send_channel(out, chan, &update);
         Ok(())
     }
 }
@@ -463,7 +417,7 @@ fn parse_rule(rule: &Value, max_names: usize) -> Result<(Known, Rule), String> {
     let class = items[0]
         .as_symbol()
         .and_then(|s| s.known())
-        .filter(|&k| is_ruled_class(k))
+        .filter(|&k| registry::is_ruled_class(k))
         .ok_or_else(|| {
             format!(
                 "{:?} does not name an update type this server handles.",

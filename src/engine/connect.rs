@@ -22,9 +22,6 @@ pub(crate) enum Close {
 use crate::protocol::{self, COMPATIBLE_VERSIONS, VERSION};
 use crate::wire::{Known, Object, Value};
 
-/// Extensions this server implements, advertised in its `connect` reply.
-pub const EXTENSIONS: &[&str] = &[];
-
 impl Engine {
     /// §4.1 connection establishment, steps 2–14 (step 1 is the net
     /// layer's: it refuses sockets over the connection limit).
@@ -87,6 +84,12 @@ impl Engine {
                 Known::BadName,
                 format!("{name:?} is not a valid user name."),
             ));
+        }
+        // Extensions may refuse the connection here (ip bans, blacklists).
+        if let Some(c) = self.state.connection(conn) {
+            for hook in &super::registry::hooks().on_connect {
+                hook(self, c, update)?;
+            }
         }
         let password = update.get(Known::KPassword).and_then(Value::as_str);
         let existing = self.state.find_user(&name);
@@ -167,7 +170,12 @@ impl Engine {
         update.set(Known::KVersion, VERSION);
         update.set(
             Known::KExtensions,
-            Value::List(EXTENSIONS.iter().map(|e| Value::string(*e)).collect()),
+            Value::List(
+                super::registry::extension_names()
+                    .iter()
+                    .map(|e| Value::string(*e))
+                    .collect(),
+            ),
         );
         update.remove(Known::KPassword);
         super::retain_known_fields(update, Known::Connect);
@@ -187,6 +195,7 @@ impl Engine {
             self.state.join(user, primary);
             let join = self.join_update(&name, primary, None, now);
             self.send_channel(out, primary, &join);
+            self.joined(user, primary, out);
         }
         // Step 14: the welcome message from the primary user.
         let server = self.config.name.clone();
@@ -244,11 +253,16 @@ impl Engine {
     }
 
     /// §4.3 a `disconnect` from the client: answered, then closed.
-    pub(super) fn disconnect(&mut self, req: &Request, out: &mut Outbox) {
+    pub(super) fn disconnect(
+        &mut self,
+        req: &mut Request,
+        out: &mut Outbox,
+    ) -> Result<(), Failure> {
         let mut reply = req.update.clone();
         super::retain_known_fields(&mut reply, Known::Disconnect);
         send_to(out, req.conn, &reply);
         self.drop_connection(req.conn, req.now, out, Close::Silent);
+        Ok(())
     }
 
     /// §4.3 closure: a `disconnect` if asked (step 1), the close (step

@@ -1,6 +1,6 @@
 //! §5.5 server information retrieval.
 
-use super::channels::is_ruled_class;
+use super::registry;
 use super::{Engine, Failure, Outbox, Request, send_to};
 use crate::wire::{Known, Value};
 
@@ -26,9 +26,6 @@ impl Engine {
     /// §5.5.2 users: the names of the users in a channel the requester is in.
     pub(super) fn users(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
         let chan = self.channel_of(req)?;
-        if !self.state.in_channel(req.user, chan) {
-            return Err(not_in(&self.state.channel(chan).name));
-        }
         let names: Vec<Value> = self
             .state
             .channel(chan)
@@ -68,21 +65,19 @@ impl Engine {
         out: &mut Outbox,
     ) -> Result<(), Failure> {
         let chan = self.channel_of(req)?;
-        if !self.state.in_channel(req.user, chan) {
-            return Err(not_in(&self.state.channel(chan).name));
-        }
         let name = self.state.user(req.user).name.clone();
         // Every class a rule governs that the rules permit (§2.5, with the
         // primary channel's rule where the channel has none), and the
         // connection upkeep that no rule governs.
-        let permitted: Vec<Value> = Known::ALL
-            .iter()
-            .copied()
-            .filter(|&k| {
-                matches!(k, Known::Ping | Known::Pong | Known::Disconnect)
-                    || (is_ruled_class(k) && self.state.permitted(chan, k, &name))
+        let permitted: Vec<Value> = registry::handled()
+            .filter(|d| {
+                if d.checks.upkeep {
+                    d.class != Known::Connect
+                } else {
+                    self.state.permitted(chan, d.class, &name)
+                }
             })
-            .map(Value::sym)
+            .map(|d| Value::sym(d.class))
             .collect();
         let mut reply = req.update.clone();
         super::retain_known_fields(&mut reply, Known::Capabilities);
@@ -139,10 +134,6 @@ impl Engine {
         send_to(out, req.conn, &reply);
         Ok(())
     }
-}
-
-fn not_in(channel: &str) -> Failure {
-    Failure::new(Known::NotInChannel, format!("You are not in {channel:?}."))
 }
 
 fn no_such_user(name: &str) -> Failure {

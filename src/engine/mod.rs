@@ -4,13 +4,17 @@
 
 mod channels;
 mod connect;
+mod core;
+mod ext;
 mod info;
 mod profiles;
 mod random;
+pub mod registry;
 mod state;
 
 use crate::protocol::{self, Ty, is_update};
 use crate::wire::{Known, Object, ReadError, Symbol, Value, print_update};
+use registry::ChannelUse;
 use state::{Connection, UserId};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -236,7 +240,7 @@ impl Engine {
             // another version) would make `capabilities` disagree with
             // the rules (§5.5.4); they are dropped.
             let mut rules = c.rules;
-            rules.retain(|(k, _)| channels::is_ruled_class(*k));
+            rules.retain(|(k, _)| registry::is_ruled_class(*k));
             self.state.add_channel(ChannelState {
                 name: c.name,
                 registrant: c.registrant,
@@ -455,8 +459,8 @@ impl Engine {
         };
         // §5.1.3 the class must be an update the server knows.
         let class = update.class.known();
-        let fields = class.and_then(protocol::fields_of);
-        let (Some(class), Some(fields)) = (class, fields) else {
+        let def = class.and_then(registry::class_def);
+        let (Some(class), Some(def)) = (class, def) else {
             let text = match update.class.known() {
                 Some(k) if is_update(k) => {
                     format!("The server does not accept {} updates.", k.name())
@@ -469,7 +473,7 @@ impl Engine {
             }
             return;
         };
-        if let Err((key, ty)) = protocol::check_fields(fields, &update) {
+        if let Err((key, ty)) = protocol::check_fields(def.fields, &update) {
             let f = self.failure(
                 Known::MalformedUpdate,
                 None,
@@ -510,15 +514,20 @@ impl Engine {
             now,
         };
         let result = self
-            .general_checks(&mut req)
-            .and_then(|()| self.route(&mut req, out));
+            .general_checks(&mut req, def.checks)
+            .and_then(|()| (def.handler)(self, &mut req, out));
         if let Err(f) = result {
             self.send_failure(conn, f, id, now, out);
         }
     }
 
-    /// §5.1 steps 4–8.
-    fn general_checks(&mut self, req: &mut Request) -> Result<(), Failure> {
+    /// §5.1 steps 4–8, as the class table says they apply, and the
+    /// membership §5.4 asks of updates to a channel.
+    fn general_checks(
+        &mut self,
+        req: &mut Request,
+        checks: registry::Checks,
+    ) -> Result<(), Failure> {
         // Step 4: names in from, channel and target.
         for key in [Known::KFrom, Known::KChannel, Known::KTarget] {
             if let Some(name) = req.str_field(key)
@@ -541,23 +550,22 @@ impl Engine {
             }
             _ => req.update.set(Known::KFrom, user_name.as_str()),
         }
-        if matches!(
-            req.class,
-            Known::Ping | Known::Pong | Known::Disconnect | Known::Connect
-        ) {
+        if checks.upkeep {
             return Ok(());
         }
         // Step 6: the channel must exist where the update needs one.
-        let channel = match req.str_field(Known::KChannel) {
-            Some(name) if req.class != Known::Create => match self.state.find_channel(name) {
-                Some(c) => Some(c),
-                None => {
-                    return Err(Failure::new(
-                        Known::NoSuchChannel,
-                        format!("There is no channel named {name:?}."),
-                    ));
+        let channel = match (checks.channel, req.str_field(Known::KChannel)) {
+            (ChannelUse::Existing | ChannelUse::Joined, Some(name)) => {
+                match self.state.find_channel(name) {
+                    Some(c) => Some(c),
+                    None => {
+                        return Err(Failure::new(
+                            Known::NoSuchChannel,
+                            format!("There is no channel named {name:?}."),
+                        ));
+                    }
                 }
-            },
+            }
             _ => None,
         };
         if let Some(c) = channel {
@@ -579,8 +587,7 @@ impl Engine {
         if let Some(target) = req.str_field(Known::KTarget) {
             let active = self.state.find_user(target);
             let known = active.is_some() || self.state.find_profile(target).is_some();
-            let must_be_active = matches!(req.class, Known::Kick | Known::Pull);
-            if (must_be_active && active.is_none()) || !known {
+            if (checks.target_active && active.is_none()) || !known {
                 return Err(Failure::new(
                     Known::NoSuchUser,
                     format!("There is no user named {target:?}."),
@@ -592,12 +599,11 @@ impl Engine {
             }
         }
         // Step 8: permission on the channel, or on the primary channel.
-        if req.class == Known::ServerInfo
+        if checks.free_about_self
             && req
                 .str_field(Known::KTarget)
                 .is_some_and(|t| protocol::names_equal(t, &user_name))
         {
-            // Asking about oneself reveals nothing new.
             return Ok(());
         }
         let chan = channel.unwrap_or(self.state.primary);
@@ -611,48 +617,17 @@ impl Engine {
                 ),
             ));
         }
-        Ok(())
-    }
-
-    fn route(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
-        match req.class {
-            Known::Connect => Err(Failure::new(
-                Known::AlreadyConnected,
-                "This connection has already completed connect.",
-            )),
-            Known::Ping => {
-                // §4.2: a ping is answered with a pong of the same ID.
-                let pong = Object::new(Known::Pong)
-                    .with(Known::KId, req.id())
-                    .with(Known::KClock, req.now)
-                    .with(Known::KFrom, self.config.name.as_str());
-                send_to(out, req.conn, &pong);
-                Ok(())
-            }
-            Known::Pong => Ok(()),
-            Known::Disconnect => {
-                self.disconnect(req, out);
-                Ok(())
-            }
-            Known::Register => self.register(req, out),
-            Known::Create => self.create(req, out),
-            Known::Permissions => self.permissions(req, out),
-            Known::Grant | Known::Deny => self.grant_or_deny(req, out),
-            Known::Join => self.join(req, out),
-            Known::Leave => self.leave(req, out),
-            Known::Pull => self.pull(req, out),
-            Known::Kick => self.kick(req, out),
-            Known::Message => self.message(req, out),
-            Known::Channels => self.channels(req, out),
-            Known::Users => self.users(req, out),
-            Known::UserInfo => self.user_info(req, out),
-            Known::Capabilities => self.capabilities(req, out),
-            Known::ServerInfo => self.server_info(req, out),
-            other => Err(Failure::new(
-                Known::InvalidUpdate,
-                format!("The server does not accept {} updates.", other.name()),
-            )),
+        // §5.4: updates to a channel come from its members.
+        if checks.channel == ChannelUse::Joined
+            && let Some(c) = channel
+            && !self.state.in_channel(req.user, c)
+        {
+            return Err(Failure::new(
+                Known::NotInChannel,
+                format!("You are not in {:?}.", self.state.channel(c).name),
+            ));
         }
+        Ok(())
     }
 
     /// §4.1.1: the bytes of a `too-many-connections` failure, sent to a
@@ -756,7 +731,7 @@ impl Connection {
 /// Keeps the fields a distributed update may carry: those of its class and
 /// the extension-package fields the server knows; drops the rest (§6).
 fn retain_known_fields(update: &mut Object, class: Known) {
-    let fields = protocol::fields_of(class).unwrap_or(&[]);
+    let fields = registry::fields_of(class).unwrap_or(&[]);
     update.fields.retain(|(k, _)| match k {
         Symbol::Known(k) => {
             k.package() == crate::wire::Package::Shirakumo || fields.iter().any(|f| f.key == *k)

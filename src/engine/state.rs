@@ -143,7 +143,10 @@ impl State {
         s.primary = s.add_channel(Channel {
             name: config.name.clone(),
             registrant: config.name.clone(),
-            rules: super::channels::primary_rules(&config.name),
+            rules: super::registry::default_rules(
+                super::registry::ChannelKind::Primary,
+                &config.name,
+            ),
             anonymous: false,
             last_used: now,
             lifetime: u64::MAX,

@@ -1,5 +1,6 @@
 //! Update classes of `lichat.sexpr` and `shirakumo.sexpr`: the class
-//! hierarchy and the fields the server checks on updates it accepts.
+//! hierarchy, and field types and checks (§1.4). Which classes the server
+//! handles, with which fields, is the engine's class table.
 
 use crate::wire::{Known, Object, Value};
 
@@ -78,7 +79,8 @@ pub struct Field {
     pub optional: bool,
 }
 
-const fn req(key: Known, ty: Ty) -> Field {
+/// A field that must be present (§1.4).
+pub const fn req(key: Known, ty: Ty) -> Field {
     Field {
         key,
         ty,
@@ -86,7 +88,8 @@ const fn req(key: Known, ty: Ty) -> Field {
     }
 }
 
-const fn opt(key: Known, ty: Ty) -> Field {
+/// A field that may be omitted.
+pub const fn opt(key: Known, ty: Ty) -> Field {
     Field {
         key,
         ty,
@@ -96,67 +99,22 @@ const fn opt(key: Known, ty: Ty) -> Field {
 
 use Known as K;
 
-const UPDATE: [Field; 3] = [
+/// §1.4 the fields of every update: `id`, `clock` and `from`.
+pub const UPDATE_FIELDS: [Field; 3] = [
     req(K::KId, Ty::Id),
     opt(K::KClock, Ty::Integer),
     opt(K::KFrom, Ty::Str),
 ];
 
-macro_rules! fields {
+/// The fields of an update class: those of `update` (§1.4) followed by
+/// the given ones, as a `&'static [Field]`.
+#[macro_export]
+macro_rules! update_fields {
     ($($f:expr),* $(,)?) => {{
-        const F: &[Field] = &[UPDATE[0], UPDATE[1], UPDATE[2], $($f),*];
+        use $crate::protocol::{Field, UPDATE_FIELDS};
+        const F: &[Field] = &[UPDATE_FIELDS[0], UPDATE_FIELDS[1], UPDATE_FIELDS[2], $($f),*];
         F
     }};
-}
-
-/// The fields the server checks for an update class it accepts from
-/// clients, inherited ones included; `None` for classes it does not accept.
-///
-/// Where `lichat.sexpr` marks a field required that only a reply carries
-/// (`server-info`'s `attributes`), or that an extension made optional
-/// (`channels`' `channel`), the request may omit it.
-pub fn fields_of(class: Known) -> Option<&'static [Field]> {
-    Some(match class {
-        K::Ping | K::Pong | K::Disconnect => fields!(),
-        K::Connect => fields!(
-            opt(K::KPassword, Ty::Str),
-            req(K::KVersion, Ty::Str),
-            opt(K::KExtensions, Ty::StrList),
-        ),
-        K::Register => fields!(req(K::KPassword, Ty::Str)),
-        K::Join | K::Leave => fields!(req(K::KChannel, Ty::Str)),
-        K::Message => fields!(req(K::KChannel, Ty::Str), req(K::KText, Ty::Str)),
-        K::Create => fields!(opt(K::KChannel, Ty::Str)),
-        K::Kick | K::Pull => fields!(req(K::KChannel, Ty::Str), req(K::KTarget, Ty::Str)),
-        K::Permissions => fields!(
-            req(K::KChannel, Ty::Str),
-            opt(K::KPermissions, Ty::ListList)
-        ),
-        K::Grant | K::Deny => fields!(
-            req(K::KChannel, Ty::Str),
-            req(K::KTarget, Ty::Str),
-            req(K::KUpdate, Ty::Symbol),
-        ),
-        K::Users => fields!(req(K::KChannel, Ty::Str), opt(K::KUsers, Ty::StrList)),
-        K::Channels => fields!(opt(K::KChannel, Ty::Str), opt(K::KChannels, Ty::StrList)),
-        K::UserInfo => fields!(
-            req(K::KTarget, Ty::Str),
-            opt(K::KRegistered, Ty::Boolean),
-            opt(K::KConnections, Ty::Integer),
-        ),
-        K::Capabilities => fields!(req(K::KChannel, Ty::Str), opt(K::KPermitted, Ty::SymList)),
-        K::ServerInfo => fields!(
-            req(K::KTarget, Ty::Str),
-            opt(K::KAttributes, Ty::ListList),
-            opt(K::KConnections, Ty::List),
-        ),
-        _ => return None,
-    })
-}
-
-/// True if the server accepts updates of this class from clients.
-pub fn is_update_class(class: Known) -> bool {
-    fields_of(class).is_some()
 }
 
 /// Checks an update's fields (§1.4): a required field that is missing, or
@@ -299,15 +257,5 @@ mod tests {
         assert!(!is_update(K::Object));
         assert!(!is_update(K::KId));
         assert!(!is_update(K::T));
-    }
-
-    #[test]
-    fn every_accepted_class_is_an_update_with_an_id_field_1_4() {
-        for &k in Known::ALL {
-            if let Some(fields) = fields_of(k) {
-                assert!(is_update(k), "{k:?}");
-                assert_eq!(fields[0].key, K::KId);
-            }
-        }
     }
 }

@@ -6,9 +6,7 @@ mod classes;
 mod names;
 mod rules;
 
-pub use classes::{
-    Field, Ty, check_fields, fields_of, is_a, is_failure, is_update, is_update_class,
-};
+pub use classes::{Field, Ty, UPDATE_FIELDS, check_fields, is_a, is_failure, is_update, opt, req};
 pub use names::{NameKey, is_valid_name, name_key, names_equal};
 pub use rules::{Names, Rule, RuleError};
 

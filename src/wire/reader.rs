@@ -4,6 +4,7 @@
 use super::symbol::{Known, Package, Symbol, lower};
 use super::value::{Integer, Object, ObjectError, Value};
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 /// Lists may nest at most this deep; deeper input is refused before any
 /// recursion could overflow the stack (printing, comparing and dropping a
@@ -345,6 +346,14 @@ fn make_symbol(package: Result<Package, Cow<'_, str>>, name: Cow<'_, str>) -> Sy
             if let Some(k) = Known::lookup(p, &name) {
                 return Symbol::Known(k);
             }
+            // Clients write the extensions' symbols without their
+            // package: a bare name the lichat package lacks may be a
+            // shirakumo one.
+            if p == Package::Lichat
+                && let Some(k) = Known::lookup(Package::Shirakumo, &name)
+            {
+                return Symbol::Known(k);
+            }
             Cow::Borrowed(p.name())
         }
         Err(written) => {
@@ -417,8 +426,6 @@ pub fn read_update(input: &[u8]) -> Status {
         None => Status::Partial,
     }
 }
-
-use std::ops::ControlFlow;
 
 /// Incremental reader for one connection: splits a byte stream at NUL,
 /// keeps only the unfinished tail of the current update, and never holds
