@@ -3,6 +3,7 @@
 
 use super::connect::random_hex;
 use super::state::{ChanId, Channel};
+use super::undo::Undo;
 use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
 use crate::protocol::{self, Rule, is_update};
 use crate::wire::{Known, Object, Value};
@@ -242,11 +243,15 @@ impl Engine {
         self.state.join(req.user, chan);
         if !anonymous {
             self.channel_changed(chan, out);
-            out.confirm = true;
         }
         // Step 6: a join with the create's ID.
+        let first = out.sends.len();
         let join = self.join_update(&registrant, chan, Some(req.id()), req.now);
         self.send_user(out, req.user, &join);
+        if !anonymous {
+            let name = self.state.channel(chan).name.clone();
+            self.confirm(out, first, req.conn, req.id(), Undo::Channel { name });
+        }
         Ok(())
     }
 
@@ -263,6 +268,7 @@ impl Engine {
             .and_then(Value::as_list)
             .map(<[Value]>::to_vec)
             .unwrap_or_default();
+        let before = (!rules.is_empty()).then(|| self.state.channel(chan).rules.clone());
         for rule in &rules {
             match parse_rule(rule) {
                 Ok((class, r)) => self.state.channel_mut(chan).set_rule(class, r),
@@ -275,11 +281,15 @@ impl Engine {
         }
         if !rules.is_empty() {
             self.channel_changed(chan, out);
-            out.confirm = true;
         }
+        let first = out.sends.len();
         let mut reply = Self::echo(req);
         reply.set(Known::KPermissions, self.rules_value(chan));
         send_to(out, req.conn, &reply);
+        if let Some(before) = before {
+            let name = self.state.channel(chan).name.clone();
+            self.confirm(out, first, req.conn, req.id(), Undo::Rules { name, before });
+        }
         Ok(())
     }
 
@@ -327,12 +337,15 @@ impl Engine {
         } else {
             rule.deny(&target);
         }
+        let before = channel.rules.clone();
         self.state.channel_mut(chan).set_rule(class, rule);
         self.channel_changed(chan, out);
-        out.confirm = true;
         // "Sent back to the user": every connection of the user (§3).
+        let first = out.sends.len();
         let reply = Self::echo(req);
         self.send_user(out, req.user, &reply);
+        let name = self.state.channel(chan).name.clone();
+        self.confirm(out, first, req.conn, req.id(), Undo::Rules { name, before });
         Ok(())
     }
 

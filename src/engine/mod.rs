@@ -7,6 +7,7 @@ mod connect;
 mod info;
 mod profiles;
 mod state;
+mod undo;
 
 use crate::protocol::{self, Ty, is_update};
 use crate::wire::{Known, Object, ReadError, Symbol, Value, print_update};
@@ -17,6 +18,7 @@ use std::rc::Rc;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
 use state::Channel as ChannelState;
 pub use state::{Channel, Profile, User};
+pub use undo::{ConfirmId, Refusal};
 
 /// Identifies a connection; the net layer uses its slab key.
 pub type ConnId = usize;
@@ -93,10 +95,15 @@ pub struct Outbox {
     /// Password hashes to compute off the loop; feed each result to
     /// [`Engine::job_done`].
     pub jobs: Vec<HashJob>,
-    /// Set when the sends queued by the current call confirm a durable
-    /// change: they must reach the wire only after the change committed.
-    /// The caller clears it after each call.
-    pub confirm: bool,
+    /// The sends that confirm a durable change, as (index into `sends`,
+    /// confirmation), in the order of `sends`; one confirmation may cover
+    /// several sends (every connection of the user). Such a send must
+    /// reach the wire only after the change committed, and whatever is
+    /// sent to the same connection later must wait behind it. Each
+    /// confirmation ends with [`Engine::settle`] once committed, or with
+    /// [`Engine::fail_pending`] if the store cannot commit it. Sends not
+    /// listed here need not wait.
+    pub confirms: Vec<(usize, ConfirmId)>,
 }
 
 impl Outbox {
@@ -106,7 +113,7 @@ impl Outbox {
         self.closes.clear();
         self.changes.clear();
         self.jobs.clear();
-        self.confirm = false;
+        self.confirms.clear();
     }
 }
 
@@ -190,6 +197,12 @@ pub struct Engine {
     state: state::State,
     next_id: u64,
     next_job: u64,
+    /// Confirmed changes not yet settled, oldest first, with what undoes
+    /// them if the store fails.
+    undo: undo::Pending,
+    /// Set while the store cannot commit: changes that need a
+    /// confirmation are refused with this cause.
+    store_failure: Option<String>,
 }
 
 impl Engine {
@@ -201,6 +214,8 @@ impl Engine {
             state,
             next_id: 0,
             next_job: 0,
+            undo: undo::Pending::default(),
+            store_failure: None,
         }
     }
 
@@ -575,6 +590,7 @@ impl Engine {
     }
 
     fn route(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
+        self.refuse_if_store_fails(req)?;
         match req.class {
             Known::Connect => Err(Failure::new(
                 Known::AlreadyConnected,
