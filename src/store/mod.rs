@@ -891,3 +891,41 @@ pub fn read_snapshot(dir: &Path) -> Result<Snapshot, StoreError> {
     prepare(&conn).map_err(|e| err(&path, e))?;
     load(&conn).map_err(|e| err(&path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    /// An error as SQLite returns it, with its message.
+    fn sqlite(code: i32) -> rusqlite::Error {
+        let message = ffi::code_to_str(code).to_owned();
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
+    }
+
+    #[test]
+    fn a_full_disk_is_called_so_whichever_way_sqlite_reports_it() {
+        // A database on a full tmpfs fails its first read with this: SQLite
+        // cannot grow the WAL index, and the OS said ENOSPC.
+        let d = describe_error(&sqlite(ffi::SQLITE_IOERR_SHMSIZE), 28);
+        assert!(d.full);
+        assert_eq!(d.text, "the disk is full (No space left on device)");
+        // EDQUOT: the user's quota is as full as a disk.
+        assert!(describe_error(&sqlite(ffi::SQLITE_IOERR_WRITE), 122).full);
+        // A fresh database on a full disk: SQLITE_FULL, no OS error kept.
+        let d = describe_error(&sqlite(ffi::SQLITE_FULL), 0);
+        assert!(d.full);
+        assert_eq!(d.text, DISK_FULL);
+    }
+
+    #[test]
+    fn other_errors_keep_sqlites_text_and_the_os_error_of_an_io_failure() {
+        let d = describe_error(&sqlite(ffi::SQLITE_IOERR_READ), 5);
+        assert!(!d.full);
+        assert_eq!(d.text, "disk I/O error (Input/output error)");
+        // An OS error left from before is not blamed for a non-I/O error.
+        let d = describe_error(&sqlite(ffi::SQLITE_NOTADB), 28);
+        assert!(!d.full);
+        assert_eq!(d.text, "file is not a database");
+    }
+}
