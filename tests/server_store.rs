@@ -285,6 +285,42 @@ fn create_the_disk_refuses_fails_naming_the_cause_and_leaves_no_channel_5_3_1() 
 }
 
 #[test]
+fn create_while_a_commit_does_not_return_fails_after_a_bounded_wait_and_stays_undone_5_3_1() {
+    let faults = Faults::new();
+    let dir = temp_data_dir();
+    let mut server = start_with_faults(&dir, &[], &faults);
+    let mut ann = server.login("ann");
+    let mut bob = server.login("bob");
+    faults.set("hold");
+    let id = ann.update("create", ":channel \"den\"");
+    let f = ann
+        .try_recv(Duration::from_secs(10))
+        .expect("a failure within 10 s");
+    assert_eq!(class(&f), "update-failure", "{f:?}");
+    assert_eq!(int(&f, "update-id"), Some(id));
+    let why = text_of(&f).unwrap_or_default();
+    assert!(why.contains("has not answered"), "{why}");
+    bob.update("join", ":channel \"den\"");
+    assert_eq!(class(&bob.recv()), "no-such-channel");
+    // The commit returns at last, and the undo is written after it: once
+    // a later change is confirmed, both are on disk.
+    faults.set("");
+    server.wait_log("changes are accepted");
+    let id2 = ann.update("create", ":channel \"den2\"");
+    assert_eq!(int(&ann.recv_class("join"), "id"), Some(id2));
+    server.kill_now();
+    drop(server);
+
+    let server = start_in(&dir, &[]);
+    let mut bob = server.login("bob");
+    for (name, expected) in [("den", "no-such-channel"), ("den2", "join")] {
+        bob.update("join", &format!(":channel \"{name}\""));
+        assert_eq!(class(&bob.recv()), expected, "{name}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn sigterm_while_commits_keep_failing_exits_within_a_second_4_3() {
     let faults = Faults::new();
     let (mut server, mut ann, _bob) = lobby_with_faults(&faults, &[]);

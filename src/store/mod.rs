@@ -141,6 +141,7 @@ pub fn open_with_faults(
     let shared = Arc::new(Shared {
         committed: AtomicU64::new(0),
         failing_since: AtomicU64::new(0),
+        attempt_since: AtomicU64::new(0),
         waiting: AtomicUsize::new(0),
         cause: Mutex::new(String::new()),
         epoch: Instant::now(),
@@ -680,7 +681,12 @@ fn writer(
         {
             continue;
         }
-        match attempt(&mut conn, &waiting, faults.as_deref()) {
+        shared
+            .attempt_since
+            .store(shared.stamp(Instant::now()), Ordering::Release);
+        let result = attempt(&mut conn, &waiting, faults.as_deref());
+        shared.attempt_since.store(0, Ordering::Release);
+        match result {
             Ok(()) => {
                 committed = waiting.ticket;
                 waiting.clear();
@@ -761,9 +767,11 @@ fn writer(
 /// start failing and read when the loop reports it.
 struct Shared {
     committed: AtomicU64,
-    /// Milliseconds after `epoch` at which commits started failing, plus
-    /// one; zero while they succeed.
+    /// When commits started failing (see [`Shared::stamp`]); zero while
+    /// they succeed.
     failing_since: AtomicU64,
+    /// When the commit under way started; zero between commits.
+    attempt_since: AtomicU64,
     /// Records waiting for a commit.
     waiting: AtomicUsize,
     cause: Mutex<String>,
@@ -771,16 +779,32 @@ struct Shared {
 }
 
 impl Shared {
+    /// An instant as milliseconds after `epoch`, plus one, so that zero
+    /// can mean "none".
+    fn stamp(&self, at: Instant) -> u64 {
+        let ms = at.saturating_duration_since(self.epoch).as_millis();
+        u64::try_from(ms).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// How long ago a stamp was; `None` for zero.
+    fn age(&self, stamp: &AtomicU64) -> Option<Duration> {
+        let since = Duration::from_millis(stamp.load(Ordering::Acquire).checked_sub(1)?);
+        Some(self.epoch.elapsed().saturating_sub(since))
+    }
+
     fn set_failure(&self, cause: &str, since: Instant) {
         match self.cause.lock() {
             Ok(mut c) => *c = cause.to_owned(),
             Err(p) => *p.into_inner() = cause.to_owned(),
         }
-        let ms = since.saturating_duration_since(self.epoch).as_millis();
-        let ms = u64::try_from(ms).unwrap_or(u64::MAX - 1);
-        self.failing_since.store(ms + 1, Ordering::Release);
+        self.failing_since
+            .store(self.stamp(since), Ordering::Release);
     }
 }
+
+/// A commit running this long counts as failing, from its start: a disk
+/// that does not answer must not hold confirmations for ever either.
+const STUCK: Duration = Duration::from_secs(1);
 
 impl Store {
     /// The database file.
@@ -808,21 +832,35 @@ impl Store {
         self.shared.committed.load(Ordering::Acquire)
     }
 
-    /// How long commits have been failing; `None` while they succeed.
+    /// How long commits have been failing, or the commit under way has
+    /// been running once that is over a second; `None` while they
+    /// succeed.
     pub fn failing_for(&self) -> Option<Duration> {
-        let since = self.shared.failing_since.load(Ordering::Acquire);
-        let since = Duration::from_millis(since.checked_sub(1)?);
-        Some(self.shared.epoch.elapsed().saturating_sub(since))
+        let failing = self.shared.age(&self.shared.failing_since);
+        let running = self.running();
+        failing.max(running)
     }
 
-    /// Why commits fail, e.g. "the disk is full"; `None` while they
-    /// succeed.
+    fn running(&self) -> Option<Duration> {
+        self.shared
+            .age(&self.shared.attempt_since)
+            .filter(|d| *d >= STUCK)
+    }
+
+    /// Why commits fail, e.g. "the disk is full", or that the disk has not
+    /// answered for a while; `None` while commits succeed.
     pub fn failure(&self) -> Option<String> {
-        self.failing_for()?;
-        Some(match self.shared.cause.lock() {
-            Ok(c) => c.clone(),
-            Err(p) => p.into_inner().clone(),
-        })
+        if self.shared.age(&self.shared.failing_since).is_some() {
+            return Some(match self.shared.cause.lock() {
+                Ok(c) => c.clone(),
+                Err(p) => p.into_inner().clone(),
+            });
+        }
+        let running = self.running()?;
+        Some(format!(
+            "the disk has not answered for {} s",
+            running.as_secs()
+        ))
     }
 
     /// Records (one per profile or channel, changes coalesced) handed to
