@@ -253,3 +253,23 @@ fn while_the_store_fails_changes_that_need_a_confirmation_are_refused_at_once() 
         [Known::Join]
     );
 }
+
+#[test]
+fn rules_of_channels_that_are_not_stored_confirm_nothing_2_4_2() {
+    let mut h = Harness::lobby();
+    h.keep_unsettled = true;
+    let join = h.expect_ok(1, "(create :id 60)");
+    let anonymous = text(&join[0], Known::KChannel).unwrap().to_owned();
+    h.expect_ok(
+        1,
+        &format!("(grant :id 61 :channel \"{anonymous}\" :target \"bob\" :update join)"),
+    );
+    assert!(h.confirmations.is_empty(), "{:?}", h.confirmations);
+    assert_eq!(h.engine.unsettled(), 0);
+    // Nor are they refused while the store fails.
+    h.engine.set_store_failure(Some(CAUSE.into()));
+    h.expect_ok(
+        1,
+        &format!("(deny :id 62 :channel \"{anonymous}\" :target \"bob\" :update join)"),
+    );
+}

@@ -84,7 +84,9 @@ fn not_saved(cause: &str) -> String {
 
 impl Engine {
     /// Lists the sends from index `first` on as confirming one change made
-    /// by the update `update_id` from `conn`; `undo` reverts it.
+    /// by the update `update_id` from `conn`; `undo` reverts it. A change
+    /// to a channel that is not stored (anonymous, primary) confirms
+    /// nothing: its replies need not wait.
     pub(super) fn confirm(
         &mut self,
         out: &mut Outbox,
@@ -93,6 +95,11 @@ impl Engine {
         update_id: Value,
         undo: Undo,
     ) {
+        if let Undo::Channel { name } | Undo::Rules { name, .. } = &undo
+            && !self.is_stored_channel(name)
+        {
+            return;
+        }
         let pending = &mut self.undo;
         pending.next += 1;
         let id = pending.next;
@@ -185,7 +192,22 @@ impl Engine {
             Known::Grant | Known::Deny => Known::UpdateFailure,
             _ => return Ok(()),
         };
+        if matches!(req.class, Known::Permissions | Known::Grant | Known::Deny)
+            && !req
+                .str_field(Known::KChannel)
+                .is_some_and(|n| self.is_stored_channel(n))
+        {
+            return Ok(());
+        }
         Err(Failure::new(class, not_saved(cause)))
+    }
+
+    /// Whether a channel's rules are stored: regular channels but the
+    /// primary one.
+    fn is_stored_channel(&self, name: &str) -> bool {
+        self.state
+            .find_channel(name)
+            .is_some_and(|c| c != self.state.primary && !self.state.channel(c).anonymous)
     }
 
     fn revert(&mut self, undo: Undo, now: Time, out: &mut Outbox) {
