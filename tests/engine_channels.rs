@@ -3,7 +3,7 @@
 mod engine_support;
 use engine_support::*;
 use lichat_tcp_server::engine::Config;
-use lichat_tcp_server::protocol::Rule;
+use lichat_tcp_server::protocol::{Names, Rule};
 use lichat_tcp_server::wire::{Known, Object};
 
 fn users_of(h: &mut Harness, conn: usize, channel: &str) -> Vec<String> {
@@ -79,8 +79,7 @@ fn deny(h: &mut Harness, target: &str) {
 }
 
 fn names(r: &Rule) -> Vec<String> {
-    let (Rule::Include(n) | Rule::Exclude(n)) = r;
-    let mut n = n.clone();
+    let mut n = r.names().to_vec();
     n.sort();
     n
 }
@@ -157,6 +156,8 @@ fn creator_is_joined_and_gets_a_join_with_the_create_id_on_all_connections_5_3_1
     h.expect_ok(1, "(register :id 2 :password \"secret1\")");
     h.connect_with(2, "ann", "secret1");
     h.login(3, "bob");
+    h.take(1);
+    h.take(2);
     let got = h.expect_ok(1, "(create :id 44 :channel \"room\")");
     assert_eq!(classes_of(&got), [Known::Join]);
     assert_eq!(id(&got[0]), Some(44));
@@ -171,25 +172,49 @@ fn creator_is_joined_and_gets_a_join_with_the_create_id_on_all_connections_5_3_1
 }
 
 #[test]
-fn anonymous_channel_is_hidden_from_channels_and_closed_to_outsiders_2_4_2_5_3_1() {
+fn anonymous_channel_is_listed_only_for_members_and_outsiders_are_refused_everything_2_4_2() {
     let mut h = Harness::lobby();
     let got = h.expect_ok(1, "(create :id 5)");
     let anon = text(&got[0], Known::KChannel).unwrap().to_owned();
-    for conn in [1, 2] {
-        let list = h.expect_ok(conn, "(channels :id 6)");
-        let list = strings(&list[0], Known::KChannels);
-        assert!(list.contains(&"lobby".to_owned()));
-        assert!(!list.contains(&anon), "{list:?}");
-    }
-    h.expect_failure(
-        2,
-        &format!("(join :id 7 :channel \"{anon}\")"),
-        Known::InsufficientPermissions,
+    let list = h.expect_ok(1, "(channels :id 6)");
+    assert!(
+        strings(&list[0], Known::KChannels).contains(&anon),
+        "a member sees it"
     );
-    h.expect_failure(
-        2,
-        &format!("(users :id 8 :channel \"{anon}\")"),
-        Known::InsufficientPermissions,
+    let list = h.expect_ok(2, "(channels :id 6)");
+    let list = strings(&list[0], Known::KChannels);
+    assert!(list.contains(&"lobby".to_owned()));
+    assert!(!list.contains(&anon), "an outsider does not: {list:?}");
+    // An outsider learns nothing of it: whatever it sends, no such channel.
+    for (id, update) in [
+        (7, format!("(join :id 7 :channel \"{anon}\")")),
+        (8, format!("(users :id 8 :channel \"{anon}\")")),
+        (
+            9,
+            format!("(message :id 9 :channel \"{anon}\" :text \"x\")"),
+        ),
+        (10, format!("(capabilities :id 10 :channel \"{anon}\")")),
+        (11, format!("(permissions :id 11 :channel \"{anon}\")")),
+        (
+            12,
+            format!("(pull :id 12 :channel \"{anon}\" :target \"cat\")"),
+        ),
+    ] {
+        let f = h.expect_failure(2, &update, Known::NoSuchChannel);
+        assert_eq!(update_id(&f), Some(id));
+    }
+}
+
+#[test]
+fn anonymous_channel_members_list_users_and_talk_after_being_pulled_in_2_4_2() {
+    let mut h = Harness::lobby();
+    let got = h.expect_ok(1, "(create :id 5)");
+    let anon = text(&got[0], Known::KChannel).unwrap().to_owned();
+    let users = h.expect_ok(1, &format!("(users :id 6 :channel \"{anon}\")"));
+    assert_eq!(
+        strings(&users[0], Known::KUsers),
+        ["ann"],
+        "the creator lists users"
     );
     // A member may invite: pull is allowed, and then bob may talk there.
     let got = h.expect_ok(
@@ -198,9 +223,13 @@ fn anonymous_channel_is_hidden_from_channels_and_closed_to_outsiders_2_4_2_5_3_1
     );
     assert_eq!(classes_of(&got), [Known::Join]);
     assert_eq!(h.classes(2), [Known::Join]);
+    let users = h.expect_ok(2, &format!("(users :id 10 :channel \"{anon}\")"));
+    let mut names = strings(&users[0], Known::KUsers);
+    names.sort();
+    assert_eq!(names, ["ann", "bob"]);
     h.expect_ok(
         2,
-        &format!("(message :id 10 :channel \"{anon}\" :text \"hi\")"),
+        &format!("(message :id 11 :channel \"{anon}\" :text \"hi\")"),
     );
     assert_eq!(h.classes(1), [Known::Message]);
 }
@@ -295,7 +324,7 @@ fn each_bad_rule_fails_invalid_permissions_while_good_ones_apply_5_3_2_1_2() {
     assert_eq!(id(p), Some(5));
     assert_eq!(
         rule_in(p, Known::Message),
-        Some(Rule::Exclude(vec!["bob".into()]))
+        Some(Rule::Exclude(Names::from_list(["bob".to_owned()])))
     );
     assert_eq!(rule_in(p, Known::Join), Some(Rule::anyone()), "disregarded");
     assert_eq!(
@@ -398,7 +427,10 @@ fn deny_turns_t_into_exclusion_of_the_user_5_3_2_deny_1() {
     let mut h = Harness::lobby();
     h.expect_ok(3, "(join :id 5 :channel \"lobby\")");
     deny(&mut h, "bob");
-    assert_eq!(message_rule(&mut h), Rule::Exclude(vec!["bob".into()]));
+    assert_eq!(
+        message_rule(&mut h),
+        Rule::Exclude(Names::from_list(["bob".to_owned()]))
+    );
     assert!(!can_message(&mut h, 2));
     assert!(can_message(&mut h, 3));
 }
@@ -686,10 +718,12 @@ fn anonymous_channel_rules_admit_no_permissions_update_even_by_its_creator_2_4_2
         &format!("(permissions :id 6 :channel \"{anon}\" :permissions ((join t)))"),
         Known::InsufficientPermissions,
     );
+    // Joining by oneself is not possible for members either: they are
+    // pulled in. An outsider is told there is no such channel.
     h.expect_failure(
         2,
         &format!("(join :id 7 :channel \"{anon}\")"),
-        Known::InsufficientPermissions,
+        Known::NoSuchChannel,
     );
 }
 
@@ -736,4 +770,138 @@ fn create_beyond_the_server_channel_limit_fails_too_many_channels_5_3_1_3() {
         .unwrap();
     h.expect_ok(1, &format!("(leave :id 6 :channel \"{anon}\")"));
     h.expect_ok(2, "(create :id 7 :channel \"two\")");
+}
+
+#[test]
+fn a_rule_listing_more_names_than_the_limit_fails_invalid_permissions_5_3_2_1_2() {
+    let mut h = Harness::lobby();
+    let names: String = (0..1001).map(|i| format!(" \"user{i}\"")).collect();
+    let got = h.call(
+        1,
+        &format!("(permissions :id 9 :channel \"lobby\" :permissions ((message (+{names})) (join (- \"cat\"))))"),
+    );
+    assert_eq!(
+        classes_of(&got),
+        [Known::InvalidPermissions, Known::Permissions],
+        "{got:?}"
+    );
+    assert_eq!(update_id(&got[0]), Some(9));
+    assert!(text(&got[0], Known::KText).unwrap().contains("1000"));
+    // That rule is disregarded, the other one applies (§5.3.2.1.2).
+    assert_eq!(rule_in(&got[1], Known::Message), Some(Rule::anyone()));
+    assert!(!rule_in(&got[1], Known::Join).unwrap().allows("cat"));
+    // The same names, each several times, fit: duplicates count once.
+    let dupes: String = (0..3000)
+        .map(|i| format!(" \"user{}\"", i % 1000))
+        .collect();
+    let got = h.expect_ok(
+        1,
+        &format!("(permissions :id 10 :channel \"lobby\" :permissions ((message (+{dupes}))))"),
+    );
+    assert_eq!(
+        rule_in(&got[0], Known::Message).unwrap().names().len(),
+        1000
+    );
+}
+
+#[test]
+fn grant_past_the_name_limit_fails_invalid_permissions_5_3_2() {
+    let mut h = Harness::with(Config {
+        max_rule_names: 2,
+        ..config()
+    });
+    h.login(1, "ann");
+    h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
+    h.expect_ok(
+        1,
+        "(grant :id 3 :channel \"lobby\" :target \"ann\" :update kick)",
+    );
+    h.login(2, "bob");
+    h.login(3, "cat");
+    h.expect_ok(
+        1,
+        "(grant :id 4 :channel \"lobby\" :target \"bob\" :update kick)",
+    );
+    h.expect_failure(
+        1,
+        "(grant :id 5 :channel \"lobby\" :target \"cat\" :update kick)",
+        Known::InvalidPermissions,
+    );
+    let rule = h
+        .engine
+        .channel("lobby")
+        .unwrap()
+        .rule(Known::Kick)
+        .unwrap()
+        .clone();
+    assert!(rule.allows("bob") && !rule.allows("cat"));
+}
+
+#[test]
+fn one_user_or_address_cannot_fill_the_servers_channel_table_5_3_1_3() {
+    let mut h = Harness::with(Config {
+        max_channels: 20,
+        max_channels_per_creator: 5,
+        ..config()
+    });
+    h.login_from(1, "ann", "192.0.2.1");
+    for i in 0..5 {
+        h.expect_ok(1, &format!("(create :id {i} :channel \"c{i}\")"));
+        h.expect_ok(1, &format!("(leave :id {i}0 :channel \"c{i}\")"));
+    }
+    let f = h.expect_failure(1, "(create :id 9 :channel \"c9\")", Known::TooManyChannels);
+    assert!(text(&f, Known::KText).unwrap().contains('5'));
+    // A new name from the same address does not help, nor an anonymous one.
+    h.login_from(2, "ann2", "192.0.2.1");
+    h.expect_failure(2, "(create :id 10 :channel \"d\")", Known::TooManyChannels);
+    h.expect_failure(2, "(create :id 11)", Known::TooManyChannels);
+    // The same /64 of IPv6 counts as one address; another network does not.
+    h.login_from(3, "bea", "2001:db8:1:1::1");
+    for i in 0..5 {
+        h.expect_ok(3, &format!("(create :id {i} :channel \"e{i}\")"));
+    }
+    h.login_from(4, "bea2", "2001:db8:1:1::ffff");
+    h.expect_failure(4, "(create :id 12 :channel \"f\")", Known::TooManyChannels);
+    h.login_from(5, "cid", "2001:db8:1:2::1");
+    h.expect_ok(5, "(create :id 13 :channel \"g\")");
+    // Ten channels of the twenty are left for everyone else.
+    assert_eq!(h.engine.channel_names().len(), 1 + 5 + 5 + 1);
+}
+
+#[test]
+fn expired_channels_give_their_creator_quota_back_5_3_1_3() {
+    let mut h = Harness::with(Config {
+        max_channels_per_creator: 1,
+        ..config()
+    });
+    h.login(1, "ann");
+    h.expect_ok(1, "(create :id 1 :channel \"one\")");
+    h.expect_ok(1, "(leave :id 2 :channel \"one\")");
+    h.expect_failure(1, "(create :id 3 :channel \"two\")", Known::TooManyChannels);
+    h.now += 3600;
+    h.expire();
+    assert!(h.engine.channel("one").is_none());
+    h.expect_ok(1, "(create :id 4 :channel \"two\")");
+}
+
+#[test]
+fn empty_channels_of_creators_without_profile_expire_after_an_hour_2_4() {
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    h.login(2, "bob");
+    h.expect_ok(2, "(register :id 1 :password \"secret1\")");
+    h.expect_ok(1, "(create :id 2 :channel \"anns\")");
+    h.expect_ok(1, "(leave :id 3 :channel \"anns\")");
+    h.expect_ok(2, "(create :id 4 :channel \"bobs\")");
+    h.expect_ok(2, "(leave :id 5 :channel \"bobs\")");
+    h.now += 3599;
+    h.expire();
+    assert!(h.engine.channel("anns").is_some(), "not yet an hour");
+    h.now += 1;
+    h.expire();
+    assert!(h.engine.channel("anns").is_none(), "ann has no profile");
+    assert!(
+        h.engine.channel("bobs").is_some(),
+        "bob's lives its 30 days"
+    );
 }

@@ -42,11 +42,41 @@ fn connect_reply_name_is_the_users_actual_spelling_4_1_11() {
 }
 
 #[test]
-fn joining_the_primary_channel_is_not_announced_to_other_users_4_1_13() {
+fn new_user_joining_the_primary_channel_is_announced_to_its_members_4_1_13_5_4_1() {
     let mut h = Harness::new();
     h.login(1, "ann");
     h.login(2, "bob");
-    assert!(h.take(1).is_empty(), "ann hears nothing of bob's arrival");
+    let got = h.take(1);
+    assert_eq!(classes_of(&got), [Known::Join], "ann hears bob arrive");
+    assert_eq!(text(&got[0], Known::KFrom), Some("bob"));
+    assert_eq!(text(&got[0], Known::KChannel), Some("Server"));
+}
+
+#[test]
+fn a_second_connection_of_a_user_is_not_a_new_join_4_1_12() {
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    h.expect_ok(1, "(register :id 2 :password \"secret1\")");
+    h.login(3, "bob");
+    h.take(3);
+    h.connect_with(2, "ann", "secret1");
+    assert!(
+        h.take(3).is_empty(),
+        "ann was in the primary channel already"
+    );
+}
+
+#[test]
+fn last_connection_closing_sends_leave_of_the_primary_channel_to_its_members_4_3_4() {
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    h.login(2, "bob");
+    h.take(1);
+    h.expect_ok(2, "(disconnect :id 9)");
+    let got = h.take(1);
+    assert_eq!(classes_of(&got), [Known::Leave], "{got:?}");
+    assert_eq!(text(&got[0], Known::KFrom), Some("bob"));
+    assert_eq!(text(&got[0], Known::KChannel), Some("Server"));
 }
 
 #[test]
@@ -192,8 +222,9 @@ fn second_connection_ties_to_the_user_and_replays_joins_primary_first_4_1_9_10_1
     // Both connections act as ann and receive what ann receives.
     h.login(3, "bob");
     h.expect_ok(3, "(join :id 5 :channel \"lobby\")");
-    assert_eq!(h.classes(1), [Known::Join]);
-    assert_eq!(h.classes(2), [Known::Join]);
+    // bob's arrival in the primary channel, then in lobby.
+    assert_eq!(h.classes(1), [Known::Join, Known::Join]);
+    assert_eq!(h.classes(2), [Known::Join, Known::Join]);
     h.send(2, "(message :id 6 :channel \"lobby\" :text \"from two\")");
     let b = h.take(3);
     assert_eq!(text(&b[0], Known::KFrom), Some("ann"));
@@ -285,9 +316,9 @@ fn idle_timeout_sends_connection_unstable_then_disconnect_then_closes_4_2_4_3() 
     assert_eq!(update_id(&got[0]), None);
     assert!(h.closed.contains(&2));
     let a = h.take(1);
-    assert_eq!(classes_of(&a), [Known::Leave]);
-    assert_eq!(text(&a[0], Known::KFrom), Some("bob"));
-    assert_eq!(text(&a[0], Known::KChannel), Some("lobby"));
+    assert_eq!(classes_of(&a), [Known::Leave, Known::Leave]);
+    assert!(a.iter().all(|l| text(l, Known::KFrom) == Some("bob")));
+    assert_eq!(text(&a[1], Known::KChannel), Some("lobby"));
 }
 
 #[test]
@@ -338,12 +369,9 @@ fn disconnect_is_echoed_then_closed_and_last_connection_leaves_channels_4_3() {
     assert!(h.closed.contains(&2));
     assert!(!h.engine.is_established(2));
     let a = h.take(1);
-    assert_eq!(
-        classes_of(&a),
-        [Known::Leave],
-        "no leave of the primary channel"
-    );
-    assert_eq!(text(&a[0], Known::KChannel), Some("lobby"));
+    assert_eq!(classes_of(&a), [Known::Leave, Known::Leave], "{a:?}");
+    let left: Vec<_> = a.iter().map(|l| text(l, Known::KChannel)).collect();
+    assert_eq!(left, [Some("Server"), Some("lobby")], "primary first");
     // bob is gone: the name is free again.
     h.login(3, "bob");
 }
@@ -382,7 +410,7 @@ fn lost_socket_sends_nothing_but_the_user_leaves_4_3_3_4() {
     h.lost(2);
     assert!(h.take(2).is_empty());
     assert!(!h.closed.contains(&2), "the socket is gone already");
-    assert_eq!(h.classes(1), [Known::Leave]);
+    assert_eq!(h.classes(1), [Known::Leave, Known::Leave]);
     h.expect_failure(1, "(user-info :id 4 :target \"bob\")", Known::NoSuchUser);
 }
 
@@ -391,8 +419,10 @@ fn shutdown_disconnects_and_closes_every_connection_4_3_1_2() {
     let mut h = Harness::new();
     h.login(1, "ann");
     h.login(2, "bob");
+    h.take(1);
     h.open(3);
     h.shutdown();
+    // Only the disconnect: nobody hears of anyone's leave at shutdown.
     for c in [1, 2, 3] {
         assert_eq!(h.classes(c), [Known::Disconnect], "connection {c}");
         assert!(h.closed.contains(&c));

@@ -160,7 +160,7 @@ fn result_for_a_closed_connection_or_an_old_job_is_ignored() {
 }
 
 fn job_password() -> lichat_tcp_server::engine::Password {
-    lichat_tcp_server::engine::Password::new("whatever", "", 1)
+    lichat_tcp_server::engine::Password::new("whatever", "", 1).expect("OS randomness")
 }
 
 #[test]
@@ -198,4 +198,37 @@ fn harness_runs_one_job_per_password_use() {
     h.call(1, "(register :id 2 :password \"secret1\")");
     h.connect_with(2, "cy", "secret1");
     assert_eq!(h.jobs_run, 2);
+}
+
+#[test]
+fn registration_without_os_randomness_for_the_salt_is_rejected_5_2_3() {
+    let mut engine = Engine::new(config(), START);
+    let mut out = Outbox::default();
+    engine.open(1, "192.0.2.1".parse().unwrap(), START);
+    engine.handle(
+        1,
+        upd("(connect :id 1 :from \"ann\" :version \"2.0\")"),
+        START,
+        &mut out,
+    );
+    out.sends.clear();
+    engine.handle(
+        1,
+        upd("(register :id 7 :password \"secret1\")"),
+        START,
+        &mut out,
+    );
+    let job = out.jobs.pop().expect("the hash leaves the engine");
+    // The hashing thread found no randomness for the salt.
+    engine.job_done(1, job.id, HashDone::NoRandomness, START, &mut out);
+    let got: Vec<Object> = out
+        .sends
+        .iter()
+        .map(|(_, b)| read_object(&b[..b.len() - 1]).unwrap())
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(class(&got[0]), Known::RegistrationRejected);
+    assert_eq!(update_id(&got[0]), Some(7));
+    assert!(engine.profile("ann").is_none(), "nothing was registered");
+    assert!(out.changes.is_empty(), "nothing to store");
 }

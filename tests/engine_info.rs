@@ -124,7 +124,8 @@ fn user_info_about_a_registered_user_who_is_offline_5_5_3_2() {
     let mut h = Harness::lobby();
     h.expect_ok(2, "(register :id 4 :password \"secret1\")");
     h.send(2, "(disconnect :id 5)");
-    assert_eq!(h.classes(1), [Known::Leave]);
+    // bob leaves the primary channel and lobby.
+    assert_eq!(h.classes(1), [Known::Leave, Known::Leave]);
     let got = h.expect_ok(1, "(user-info :id 66 :target \"bob\")");
     assert_eq!(got[0].get(Known::KRegistered), Some(&Value::T));
     assert_eq!(
@@ -176,6 +177,97 @@ fn capabilities_lists_the_update_types_the_channel_permits_with_same_id_5_5_4_2_
     let got = h.expect_ok(2, "(capabilities :id 69 :channel \"lobby\")");
     let bob = symbols(got[0].get(Known::KPermitted).unwrap());
     assert!(!bob.contains(&Known::Message), "{bob:?}");
+}
+
+/// The classes `user` may send to `channel` by its rules, falling back to
+/// the primary channel's rule where the channel has none (§2.5).
+fn permitted_by_rules(h: &Harness, channel: &str, user: &str) -> Vec<Known> {
+    let chan = h.engine.channel(channel).unwrap();
+    let primary = h.engine.channel("Server").unwrap();
+    let mut classes: Vec<Known> = chan
+        .rules
+        .iter()
+        .chain(primary.rules.iter())
+        .map(|(k, _)| *k)
+        .filter(|&k| {
+            chan.rule(k)
+                .or_else(|| primary.rule(k))
+                .is_some_and(|r| r.allows(user))
+        })
+        .collect();
+    classes.sort();
+    classes.dedup();
+    classes
+}
+
+#[test]
+fn capabilities_are_exactly_what_the_rules_permit_for_every_class_5_5_4_2() {
+    let mut h = Harness::lobby();
+    let upkeep = [Known::Ping, Known::Pong, Known::Disconnect];
+    for (conn, user, channel) in [
+        (1, "ann", "lobby"),
+        (2, "bob", "lobby"),
+        (2, "bob", "Server"),
+    ] {
+        let got = h.expect_ok(
+            conn,
+            &format!("(capabilities :id 5 :channel \"{channel}\")"),
+        );
+        let mut listed: Vec<Known> = got[0]
+            .get(Known::KPermitted)
+            .and_then(Value::as_list)
+            .unwrap()
+            .iter()
+            .map(|v| v.as_symbol().and_then(|s| s.known()).unwrap())
+            .filter(|k| !upkeep.contains(k))
+            .collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            permitted_by_rules(&h, channel, user),
+            "{user} in {channel}"
+        );
+    }
+    // A rule changed by grant shows at once.
+    h.expect_ok(
+        1,
+        "(grant :id 6 :channel \"lobby\" :target \"bob\" :update kick)",
+    );
+    let got = h.expect_ok(2, "(capabilities :id 7 :channel \"lobby\")");
+    assert!(
+        got[0]
+            .get(Known::KPermitted)
+            .and_then(Value::as_list)
+            .unwrap()
+            .contains(&Value::sym(Known::Kick))
+    );
+    assert!(permitted_by_rules(&h, "lobby", "bob").contains(&Known::Kick));
+}
+
+#[test]
+fn rules_for_classes_the_server_does_not_handle_are_refused_5_3_2_1_2() {
+    let mut h = Harness::lobby();
+    h.expect_failure(
+        1,
+        "(grant :id 6 :channel \"lobby\" :target \"bob\" :update shirakumo:quiet)",
+        Known::InvalidPermissions,
+    );
+    let got = h.call(
+        1,
+        "(permissions :id 7 :channel \"lobby\" :permissions ((shirakumo:quiet t) (join t)))",
+    );
+    assert_eq!(
+        classes_of(&got),
+        [Known::InvalidPermissions, Known::Permissions],
+        "{got:?}"
+    );
+    assert!(
+        h.engine
+            .channel("lobby")
+            .unwrap()
+            .rule(Known::SQuiet)
+            .is_none()
+    );
 }
 
 #[test]

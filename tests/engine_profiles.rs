@@ -39,6 +39,7 @@ fn register_creates_the_profile_and_echoes_the_update_5_2_2_5() {
     let mut h = Harness::new();
     h.login(1, "ann");
     h.login(2, "bob");
+    h.take(1);
     h.now += 10;
     let got = h.expect_ok(1, "(register :id 90 :password \"secret1\")");
     assert_eq!(classes_of(&got), [Known::Register]);
@@ -207,6 +208,8 @@ fn logging_in_again_restarts_the_profiles_lifetime_5_2_4() {
 fn empty_regular_channel_lives_thirty_days_2_4() {
     let mut h = Harness::new();
     h.login(1, "ann");
+    // Registered: an unregistered creator's channel lives an hour.
+    h.expect_ok(1, "(register :id 1 :password \"secret1\")");
     h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
     h.now += 2 * THIRTY_DAYS;
     h.expire();
@@ -239,6 +242,7 @@ fn anonymous_channel_is_removed_as_soon_as_it_is_empty_2_4_2() {
     let mut h = Harness::new();
     h.login(1, "ann");
     h.login(2, "bob");
+    h.take(1);
     let got = h.expect_ok(1, "(create :id 2)");
     let a = text(&got[0], Known::KChannel).unwrap().to_owned();
     h.expect_ok(1, &format!("(pull :id 3 :channel \"{a}\" :target \"bob\")"));

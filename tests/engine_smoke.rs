@@ -17,6 +17,11 @@ fn connect_create_join_message_flow_4_1_5_4() {
         "{got:?}"
     );
     h.login(2, "bob");
+    assert_eq!(
+        h.classes(1),
+        [Known::Join],
+        "bob arrives in the primary channel"
+    );
     let got = h.call(1, "(create :id 2 :channel \"lobby\")");
     assert_eq!(got.iter().map(class).collect::<Vec<_>>(), [Known::Join]);
     assert_eq!(id(&got[0]), Some(2));

@@ -1,29 +1,24 @@
-//! Interoperability with the real Python client `pylichat` (installed by
-//! `.ci/run`): two clients create and join a channel and exchange messages.
+//! Interoperability with the real Python client `pylichat`: two clients
+//! create and join a channel and exchange messages. The interpreter comes
+//! from [`common::pylichat_python`], which provisions a virtualenv under the
+//! target directory on the first run.
 
 mod common;
 
+use std::ffi::OsStr;
 use std::process::Command;
 
 #[test]
 fn two_pylichat_clients_create_join_and_exchange_messages() {
-    let probe = Command::new("python3")
-        .args(["-c", "import pylichat"])
-        .output()
-        .expect("python3 is needed for the interop test");
-    assert!(
-        probe.status.success(),
-        "pylichat is not installed: run `python3 -m pip install pylichat==1.4` (.ci/run does)\n{}",
-        String::from_utf8_lossy(&probe.stderr)
-    );
+    let python = common::pylichat_python();
     let server = common::start(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop_pylichat.py");
-    let out = Command::new("python3")
+    let out = Command::new(&python)
         .arg(script)
         .arg(server.addr.ip().to_string())
         .arg(server.addr.port().to_string())
         .output()
-        .expect("python3 runs");
+        .unwrap_or_else(|e| panic!("{} runs: {e}", python.display()));
     assert!(
         out.status.success(),
         "pylichat script failed:\n{}\n{}\nserver log:\n{}",
@@ -31,4 +26,55 @@ fn two_pylichat_clients_create_join_and_exchange_messages() {
         String::from_utf8_lossy(&out.stderr),
         server.log().join("\n")
     );
+}
+
+/// A scratch directory for one provisioning check, under the target's tmp.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("provision-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// Asserts `why` is the one-line "what to install" failure, naming `cause`.
+fn assert_says_what_to_install(why: &str, cause: &str) {
+    assert!(!why.contains('\n'), "not one line: {why:?}");
+    assert!(
+        why.contains("install python3 and python3-venv")
+            && why.contains("python3 -m pip install pylichat==1.4"),
+        "does not say what to install: {why}"
+    );
+    assert!(why.contains(cause), "does not name {cause:?}: {why}");
+}
+
+#[test]
+fn provisioning_without_python3_fails_with_one_line_naming_what_to_install() {
+    let dir = scratch("no-python");
+    let missing = dir.join("no-such-python3");
+    let why = common::provision_pylichat(missing.as_os_str(), &dir.join("pyenv"))
+        .expect_err("no interpreter, no virtualenv");
+    assert_says_what_to_install(&why, "cannot run");
+    assert!(!dir.join("pyenv").exists(), "left a virtualenv behind");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn provisioning_with_a_python3_lacking_venv_fails_with_one_line_naming_what_to_install() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("no-venv");
+    // What Debian's python3 says without python3-venv.
+    let fake = dir.join("python3");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'The virtual environment was not created successfully because \
+         ensurepip is not available.' >&2\necho 'apt install python3.11-venv' >&2\nexit 1\n",
+    )
+    .expect("write the fake interpreter");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let why = common::provision_pylichat(OsStr::new(&fake), &dir.join("pyenv"))
+        .expect_err("no venv module, no virtualenv");
+    assert_says_what_to_install(&why, "apt install python3.11-venv");
+    assert!(why.contains("-m venv"), "does not say what failed: {why}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

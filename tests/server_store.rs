@@ -131,6 +131,17 @@ fn updates_pipelined_behind_a_password_login_are_answered_in_order_4_1_7() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Reads until `who`'s join of `channel` arrives (skipping the primary
+/// channel's joins of other users, and the like).
+fn recv_join_of(client: &mut Client, who: &str, channel: &str) {
+    loop {
+        let u = client.recv_class("join");
+        if text(&u, "from") == Some(who) && text(&u, "channel") == Some(channel) {
+            return;
+        }
+    }
+}
+
 /// ann (registrant of "lobby") and bob in "lobby", with the store's test
 /// hook reading `faults`; every reply so far is read.
 fn lobby_with_faults(faults: &Faults, extra: &[&str]) -> (Server, Client, Client) {
@@ -138,10 +149,10 @@ fn lobby_with_faults(faults: &Faults, extra: &[&str]) -> (Server, Client, Client
     let mut ann = server.login("ann");
     let mut bob = server.login("bob");
     ann.update("create", ":channel \"lobby\"");
-    ann.recv_class("join");
+    recv_join_of(&mut ann, "ann", "lobby");
     bob.update("join", ":channel \"lobby\"");
-    bob.recv_class("join");
-    ann.recv_class("join");
+    recv_join_of(&mut bob, "bob", "lobby");
+    recv_join_of(&mut ann, "bob", "lobby");
     (server, ann, bob)
 }
 
@@ -230,11 +241,12 @@ fn create_the_disk_refuses_fails_naming_the_cause_and_leaves_no_channel_5_3_1() 
     let mut bob = server.login("bob");
     let mut cy = server.login("cy");
     ann.update("create", ":channel \"lobby\"");
-    ann.recv_class("join");
+    recv_join_of(&mut ann, "ann", "lobby");
     for c in [&mut bob, &mut cy] {
         c.update("join", ":channel \"lobby\"");
-        c.recv_class("join");
-        ann.recv_class("join");
+        let who = c.name.clone();
+        recv_join_of(c, &who, "lobby");
+        recv_join_of(&mut ann, &who, "lobby");
     }
     faults.set("full");
     let id = ann.update("create", ":channel \"den\"");
@@ -291,6 +303,7 @@ fn create_while_a_commit_does_not_return_fails_after_a_bounded_wait_and_stays_un
     let mut server = start_with_faults(&dir, &[], &faults);
     let mut ann = server.login("ann");
     let mut bob = server.login("bob");
+    recv_join_of(&mut ann, "bob", "TestServer");
     faults.set("hold");
     let id = ann.update("create", ":channel \"den\"");
     let f = ann

@@ -779,3 +779,36 @@ fn expressions_next_to_each_other_without_white_space_are_still_read_1() {
         ])
     );
 }
+
+#[test]
+fn a_stopped_reader_parks_the_rest_unparsed_and_resumes_in_order_3_1() {
+    use std::ops::ControlFlow;
+    let input = b"(ping :id 1)\0(ping :id 2)\0(ping :id 3)\0(message :text \"x";
+    let whole = feed_all(&mut Reader::new(1000), input);
+    for stop_every in 1..=3 {
+        let mut reader = Reader::new(1000);
+        let mut got = Vec::new();
+        let take = |got: &mut Vec<_>, u| {
+            got.push(u);
+            if got.len() % stop_every == 0 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        reader.feed_until(input, |u| take(&mut got, u));
+        let mut rounds = 0;
+        while reader.is_parked() {
+            assert!(reader.buffered() <= input.len(), "no more than was given");
+            reader.resume(|u| take(&mut got, u));
+            rounds += 1;
+            assert!(rounds <= 3);
+        }
+        assert_eq!(got, whole, "stopping every {stop_every}");
+        // The unfinished update is kept as usual, and completes later.
+        let mut rest = Vec::new();
+        reader.feed(b"\")\0", |u| rest.push(u));
+        assert_eq!(rest.len(), 1);
+        assert!(rest[0].is_ok());
+    }
+}

@@ -1,75 +1,56 @@
 //! §5.3 channel creation and management, §5.4 channel interaction, and the
 //! default permission rules of NOTES.md.
 
-use super::connect::random_hex;
+use super::random::random_hex;
 use super::state::{ChanId, Channel};
 use super::undo::Undo;
 use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
-use crate::protocol::{self, Rule, is_update};
+use crate::protocol::{self, Rule};
 use crate::wire::{Known, Object, Value};
 
 use Known as K;
 
 /// Classes whose rules only the registrant holds by default in regular
-/// and anonymous channels (NOTES.md: moderation stays with the creator).
-const MODERATION: &[Known] = &[
-    K::Permissions,
-    K::Kick,
-    K::Grant,
-    K::Deny,
-    K::SSetChannelInfo,
+/// and anonymous channels (moderation stays with the creator).
+const MODERATION: &[Known] = &[K::Permissions, K::Kick, K::Grant, K::Deny];
+
+/// Channel updates anyone in a regular channel may send by default.
+const MEMBERSHIP: &[Known] = &[
+    K::Join,
+    K::Leave,
+    K::Pull,
+    K::Message,
+    K::Users,
+    K::Channels,
+    K::Capabilities,
 ];
 
-/// NOTES.md: the regular channel rule set.
+/// §2.5 the regular channel rule set: moderation to the registrant, the
+/// rest to anyone. Only classes the server handles have rules, so that
+/// `capabilities` (§5.5.4) and the rules always agree.
 pub(crate) fn regular_rules(registrant: &str) -> Vec<(Known, Rule)> {
-    let mut rules: Vec<(Known, Rule)> = MODERATION
-        .iter()
-        .map(|&k| (k, Rule::only(registrant)))
-        .collect();
-    for k in [
-        K::Join,
-        K::Leave,
-        K::Pull,
-        K::Message,
-        K::Users,
-        K::Channels,
-        K::Capabilities,
-        K::SBackfill,
-        K::SData,
-        K::SEdit,
-        K::SChannelInfo,
-        K::SEmotes,
-        K::STyping,
-        K::SReact,
-        K::SLastRead,
-        K::SSearch,
-    ] {
-        rules.push((k, Rule::anyone()));
-    }
-    rules
+    let moderation = MODERATION.iter().map(|&k| (k, Rule::only(registrant)));
+    let membership = MEMBERSHIP.iter().map(|&k| (k, Rule::anyone()));
+    moderation.chain(membership).collect()
 }
 
-/// NOTES.md / §2.4.2: the anonymous channel rule set; outsiders can
-/// neither join nor see it.
+/// §2.4.2 the anonymous channel rule set: like a regular channel's, but
+/// nobody may change the rules or join by themselves; members are pulled
+/// in. Outsiders are refused everything before any rule is consulted
+/// (see `general_checks`), which keeps the channel invisible to them.
 pub(crate) fn anonymous_rules(registrant: &str) -> Vec<(Known, Rule)> {
     let mut rules = regular_rules(registrant);
     for (k, r) in rules.iter_mut() {
-        match k {
-            K::Permissions
-            | K::Join
-            | K::Users
-            | K::Channels
-            | K::SChannelInfo
-            | K::SSetChannelInfo => *r = Rule::no_one(),
-            _ => {}
+        if matches!(k, K::Permissions | K::Join) {
+            *r = Rule::no_one();
         }
     }
     rules
 }
 
-/// NOTES.md / §2.4.1: the primary channel's rules; its registrant is the
-/// server user, so only the server (or an administrator it grants) may
-/// message or moderate it. Channel-less updates are checked here (§5.1.8).
+/// §2.4.1 the primary channel's rules; its registrant is the server user,
+/// so only the server (or an administrator it grants) may message or
+/// moderate it. Channel-less updates are checked here (§5.1.8).
 pub(crate) fn primary_rules(server: &str) -> Vec<(Known, Rule)> {
     let admin = || Rule::only(server);
     vec![
@@ -88,14 +69,14 @@ pub(crate) fn primary_rules(server: &str) -> Vec<(Known, Rule)> {
         (K::UserInfo, Rule::anyone()),
         (K::Capabilities, Rule::anyone()),
         (K::ServerInfo, admin()),
-        (K::SBackfill, admin()),
-        (K::SData, admin()),
-        (K::SEmotes, Rule::anyone()),
-        (K::SEmote, admin()),
-        (K::SEdit, Rule::no_one()),
-        (K::SChannelInfo, Rule::anyone()),
-        (K::SSetChannelInfo, admin()),
     ]
+}
+
+/// True for the classes a rule can be given for (§2.5): those the server
+/// handles and that are not connection upkeep, which no rule governs.
+pub(crate) fn is_ruled_class(class: Known) -> bool {
+    protocol::is_update_class(class)
+        && !matches!(class, K::Connect | K::Ping | K::Pong | K::Disconnect)
 }
 
 impl Engine {
@@ -176,6 +157,27 @@ impl Engine {
         }
     }
 
+    /// The creation quota: channels alive that this user, or anyone from
+    /// this address, created.
+    fn require_creation_quota(&self, req: &Request) -> Result<(), Failure> {
+        let max = self.config.max_channels_per_creator;
+        let name = &self.state.user(req.user).name;
+        let from_addr = self
+            .state
+            .connection(req.conn)
+            .map_or(0, |c| self.state.created_from(super::state::addr_key(c.ip)));
+        if self.state.created_by(name) >= max || from_addr >= max {
+            return Err(Failure::new(
+                Known::TooManyChannels,
+                format!(
+                    "You, or your address, created {max} channels that still exist, \
+                     the most one user or address may keep."
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The update as distributed: known fields only, `from` and `clock`
     /// already filled in by §5.1.
     fn echo(req: &Request) -> Object {
@@ -203,8 +205,9 @@ impl Engine {
                 ));
             }
         }
-        // Step 3, and the server's own limit.
+        // Step 3, and the server's own limits.
         self.require_room(req.user, "You")?;
+        self.require_creation_quota(req)?;
         if self.state.channel_count() >= self.config.max_channels {
             return Err(Failure::new(
                 Known::TooManyChannels,
@@ -219,7 +222,16 @@ impl Engine {
         let (name, anonymous) = match requested {
             Some(n) => (n, false),
             None => loop {
-                let n = format!("@{}", random_hex(12));
+                // §2.4.2: the name keeps the channel hidden, so it must
+                // be unguessable; without OS randomness there is none.
+                let Some(hex) = random_hex(12) else {
+                    return Err(Failure::new(
+                        Known::UpdateFailure,
+                        "The server cannot get random bytes from its operating system \
+                         to name an anonymous channel; try again later.",
+                    ));
+                };
+                let n = format!("@{hex}");
                 if self.state.find_channel(&n).is_none() {
                     break (n, true);
                 }
@@ -238,6 +250,10 @@ impl Engine {
             last_used: req.now,
             lifetime: self.config.channel_lifetime,
             members: Vec::new(),
+            creator_addr: self
+                .state
+                .connection(req.conn)
+                .map(|c| super::state::addr_key(c.ip)),
         });
         // Step 5.
         self.state.join(req.user, chan);
@@ -269,8 +285,9 @@ impl Engine {
             .map(<[Value]>::to_vec)
             .unwrap_or_default();
         let before = (!rules.is_empty()).then(|| self.state.channel(chan).rules.clone());
+        let max_names = self.config.max_rule_names;
         for rule in &rules {
-            match parse_rule(rule) {
+            match parse_rule(rule, max_names) {
                 Ok((class, r)) => self.state.channel_mut(chan).set_rule(class, r),
                 Err(text) => {
                     // Step 1.2: reported, and the rule disregarded.
@@ -317,11 +334,11 @@ impl Engine {
             .get(Known::KUpdate)
             .and_then(Value::as_symbol)
             .and_then(|s| s.known())
-            .filter(|&k| is_update(k));
+            .filter(|&k| is_ruled_class(k));
         let Some(class) = class else {
             return Err(Failure::new(
                 Known::InvalidPermissions,
-                "The :update field must name an update class.",
+                "The :update field must name an update class this server handles.",
             ));
         };
         let target = req.str_field(Known::KTarget).unwrap_or_default().to_owned();
@@ -337,7 +354,17 @@ impl Engine {
         } else {
             rule.deny(&target);
         }
-        let before = channel.rules.clone();
+        if rule.names().len() > self.config.max_rule_names {
+            return Err(Failure::new(
+                Known::InvalidPermissions,
+                format!(
+                    "The rule for {} already lists {} names, the most a rule may list.",
+                    class.name(),
+                    self.config.max_rule_names
+                ),
+            ));
+        }
+        let before = self.state.channel(chan).rules.clone();
         self.state.channel_mut(chan).set_rule(class, rule);
         self.channel_changed(chan, out);
         // "Sent back to the user": every connection of the user (§3).
@@ -441,7 +468,7 @@ impl Engine {
 }
 
 /// §2.5 `RULE ::= (type EXPR)`: the class must be an update class.
-fn parse_rule(rule: &Value) -> Result<(Known, Rule), String> {
+fn parse_rule(rule: &Value, max_names: usize) -> Result<(Known, Rule), String> {
     let items = match rule.as_list() {
         Some(items) if items.len() == 2 => items,
         _ => return Err("A rule must be a list of an update type and an expression.".into()),
@@ -449,9 +476,18 @@ fn parse_rule(rule: &Value) -> Result<(Known, Rule), String> {
     let class = items[0]
         .as_symbol()
         .and_then(|s| s.known())
-        .filter(|&k| is_update(k))
-        .ok_or_else(|| format!("{:?} does not name an update type.", items[0]))?;
-    let r = Rule::from_value(&items[1]).map_err(|e| match e {
+        .filter(|&k| is_ruled_class(k))
+        .ok_or_else(|| {
+            format!(
+                "{:?} does not name an update type this server handles.",
+                items[0]
+            )
+        })?;
+    let r = Rule::from_value(&items[1], max_names).map_err(|e| match e {
+        protocol::RuleError::TooManyNames(max) => format!(
+            "The rule for {} lists more than {max} names, the most a rule may list.",
+            class.name()
+        ),
         protocol::RuleError::Shape => format!(
             "The rule for {} must be T, NIL, (+ name...) or (- name...).",
             class.name()

@@ -1,6 +1,7 @@
 //! §4 connections: establishment, maintenance and closure.
 
 use super::profiles::HashWork;
+use super::random::random_hex;
 use super::state::UserId;
 use super::{ConnId, Engine, Failure, Outbox, Password, Request, Time, send_to};
 
@@ -14,30 +15,15 @@ pub(crate) enum Close {
     WithDisconnect,
     /// The socket is gone already: nothing is sent, nothing to close.
     Gone,
+    /// Server shutdown: a `disconnect`, the close, and no `leave` for
+    /// anyone, since every connection is going.
+    Shutdown,
 }
 use crate::protocol::{self, COMPATIBLE_VERSIONS, VERSION};
 use crate::wire::{Known, Object, Value};
 
 /// Extensions this server implements, advertised in its `connect` reply.
 pub const EXTENSIONS: &[&str] = &[];
-
-/// 12 random bytes as hex: an unguessable suffix for generated names.
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buf = [0u8; 16];
-    let buf = &mut buf[..bytes.min(16)];
-    if getrandom::fill(buf).is_err() {
-        // The OS has no randomness to give: fall back to the clock, which
-        // is still unique enough to avoid clashes (callers re-check).
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (t >> (8 * (i % 16))) as u8;
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 impl Engine {
     /// §4.1 connection establishment, steps 2–14 (step 1 is the net
@@ -195,11 +181,12 @@ impl Engine {
                 send_to(out, conn, &join);
             }
         } else {
-            // Step 13: join the primary channel.
+            // Step 13: join the primary channel; like any join (§5.4.1)
+            // it goes to every member, printed once.
             let primary = self.state.primary;
             self.state.join(user, primary);
             let join = self.join_update(&name, primary, None, now);
-            send_to(out, conn, &join);
+            self.send_channel(out, primary, &join);
         }
         // Step 14: the welcome message from the primary user.
         let server = self.config.name.clone();
@@ -212,9 +199,15 @@ impl Engine {
         Ok(())
     }
 
-    fn random_user_name(&self) -> String {
+    /// §4.1.3 a free name for a user that gave none. It need not be
+    /// secret, only free: without OS randomness a counter serves.
+    fn random_user_name(&mut self) -> String {
         loop {
-            let name = format!("Guest {}", random_hex(4));
+            let suffix = random_hex(4).unwrap_or_else(|| {
+                self.next_guest += 1;
+                format!("{:08x}", self.next_guest)
+            });
+            let name = format!("Guest {suffix}");
             if self.state.find_user(&name).is_none() && self.state.find_profile(&name).is_none() {
                 return name;
             }
@@ -271,7 +264,7 @@ impl Engine {
         let Some(c) = self.state.remove_connection(conn) else {
             return;
         };
-        if how == Close::WithDisconnect {
+        if matches!(how, Close::WithDisconnect | Close::Shutdown) {
             let d = self.server_update(Known::Disconnect, now);
             send_to(out, conn, &d);
         }
@@ -284,18 +277,25 @@ impl Engine {
         let u = self.state.user_mut(user);
         u.conns.retain(|&x| x != conn);
         if u.conns.is_empty() {
-            self.user_leaves_everything(user, now, out);
+            self.user_leaves_everything(user, now, how != Close::Shutdown, out);
         }
     }
 
     /// §4.3.4 a user without connections leaves every channel; the others
-    /// see its `leave`. Then the user object goes; its profile stays.
-    fn user_leaves_everything(&mut self, user: UserId, now: Time, out: &mut Outbox) {
+    /// see its `leave` when `announce` is set. Then the user object goes;
+    /// its profile stays.
+    fn user_leaves_everything(
+        &mut self,
+        user: UserId,
+        now: Time,
+        announce: bool,
+        out: &mut Outbox,
+    ) {
         let name = self.state.user(user).name.clone();
         let channels = self.state.user(user).channels.clone();
         for chan in channels {
             self.state.part(user, chan, now);
-            if chan != self.state.primary {
+            if announce {
                 let leave = self.leave_update(&name, chan, None, now);
                 self.send_channel(out, chan, &leave);
             }
@@ -351,10 +351,12 @@ impl Engine {
     }
 
     /// Server shutdown: a `disconnect` to every connection, all closed.
+    /// Nobody is told of anyone's `leave`: everyone is leaving, and with
+    /// N users that would be N² updates.
     pub fn shutdown(&mut self, now: Time, out: &mut Outbox) {
         let conns: Vec<ConnId> = self.state.connection_ids().collect();
         for conn in conns {
-            self.drop_connection(conn, now, out, Close::WithDisconnect);
+            self.drop_connection(conn, now, out, Close::Shutdown);
         }
     }
 }

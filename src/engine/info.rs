@@ -1,7 +1,7 @@
 //! §5.5 server information retrieval.
 
+use super::channels::is_ruled_class;
 use super::{Engine, Failure, Outbox, Request, send_to};
-use crate::protocol::fields_of;
 use crate::wire::{Known, Value};
 
 impl Engine {
@@ -12,6 +12,7 @@ impl Engine {
         let names: Vec<Value> = self
             .state
             .channel_ids()
+            .filter(|&c| !self.state.channel(c).anonymous || self.state.in_channel(req.user, c))
             .filter(|&c| self.state.permitted(c, Known::Channels, &name))
             .map(|c| Value::string(self.state.channel(c).name.as_str()))
             .collect();
@@ -71,14 +72,15 @@ impl Engine {
             return Err(not_in(&self.state.channel(chan).name));
         }
         let name = self.state.user(req.user).name.clone();
+        // Every class a rule governs that the rules permit (§2.5, with the
+        // primary channel's rule where the channel has none), and the
+        // connection upkeep that no rule governs.
         let permitted: Vec<Value> = Known::ALL
             .iter()
             .copied()
-            .filter(|&k| fields_of(k).is_some() && k != Known::Connect)
             .filter(|&k| {
-                // Connection upkeep is never subject to rules.
                 matches!(k, Known::Ping | Known::Pong | Known::Disconnect)
-                    || self.state.permitted(chan, k, &name)
+                    || (is_ruled_class(k) && self.state.permitted(chan, k, &name))
             })
             .map(Value::sym)
             .collect();

@@ -6,6 +6,7 @@ mod channels;
 mod connect;
 mod info;
 mod profiles;
+mod random;
 mod state;
 mod undo;
 
@@ -49,9 +50,19 @@ pub struct Config {
     /// could otherwise create and leave channels without end, each kept
     /// for its lifetime.
     pub max_channels: usize,
+    /// Channels one registrant, and one address (an IPv6 /64), may keep
+    /// alive that they created (§5.3.1); beyond it `create` fails with
+    /// `too-many-channels`, so nobody can fill `max_channels` alone.
+    pub max_channels_per_creator: usize,
+    /// §2.4 how long an empty channel lives whose registrant has no
+    /// profile, in seconds: nobody can prove to own it, so it goes soon.
+    pub unregistered_channel_lifetime: u64,
     /// Registered profiles the server keeps at most (§5.2.1: beyond it
     /// registration is rejected).
     pub max_profiles: usize,
+    /// §2.5 names one permission rule may list; a longer rule is refused
+    /// with `invalid-permissions` (§5.3.2.1.2).
+    pub max_rule_names: usize,
     /// Server-wide salt mixed into every password hash (§5.2).
     pub salt: String,
     /// PBKDF2 iterations for new password hashes (§5.2).
@@ -71,7 +82,10 @@ impl Default for Config {
             max_connections_per_user: 20,
             max_channels_per_user: 50,
             max_channels: 10_000,
+            max_channels_per_creator: 100,
+            unregistered_channel_lifetime: 3600,
             max_profiles: 100_000,
+            max_rule_names: 1000,
             salt: String::new(),
             hash_iterations: profiles::DEFAULT_ITERATIONS,
             profile_lifetime: THIRTY_DAYS,
@@ -203,6 +217,8 @@ pub struct Engine {
     /// Set while the store cannot commit: changes that need a
     /// confirmation are refused with this cause.
     store_failure: Option<String>,
+    /// Suffix of the last guest name made without OS randomness.
+    next_guest: u64,
 }
 
 impl Engine {
@@ -216,6 +232,7 @@ impl Engine {
             next_job: 0,
             undo: undo::Pending::default(),
             store_failure: None,
+            next_guest: 0,
         }
     }
 
@@ -230,14 +247,20 @@ impl Engine {
             if !protocol::is_valid_name(&c.name) || self.state.find_channel(&c.name).is_some() {
                 continue;
             }
+            // Rules for classes this server does not handle (written by
+            // another version) would make `capabilities` disagree with
+            // the rules (§5.5.4); they are dropped.
+            let mut rules = c.rules;
+            rules.retain(|(k, _)| channels::is_ruled_class(*k));
             self.state.add_channel(ChannelState {
                 name: c.name,
                 registrant: c.registrant,
-                rules: c.rules,
+                rules,
                 anonymous: false,
                 last_used: c.last_used,
                 lifetime: c.lifetime,
                 members: Vec::new(),
+                creator_addr: None,
             });
         }
     }
@@ -279,6 +302,12 @@ impl Engine {
         self.state
             .connection(conn)
             .is_some_and(|c| c.user.is_some())
+    }
+
+    /// True while the engine knows the connection: accepted and neither
+    /// closed by the engine nor reported gone.
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.state.connection(conn).is_some()
     }
 
     /// Number of connections the engine knows, established or not.
@@ -546,8 +575,18 @@ impl Engine {
             _ => None,
         };
         if let Some(c) = channel {
+            let ch = self.state.channel(c);
+            if ch.anonymous && !self.state.in_channel(req.user, c) {
+                // §2.4.2: outsiders may send nothing to an anonymous
+                // channel, and learn nothing of it either.
+                let name = req.str_field(Known::KChannel).unwrap_or_default();
+                return Err(Failure::new(
+                    Known::NoSuchChannel,
+                    format!("There is no channel named {name:?}."),
+                ));
+            }
             // Canonical spelling of the channel name in everything sent on.
-            let name = self.state.channel(c).name.clone();
+            let name = ch.name.clone();
             req.update.set(Known::KChannel, name);
         }
         // Step 7: the target user must exist.

@@ -56,6 +56,9 @@ pub enum HashDone {
     },
     /// The new hash.
     Created(Password),
+    /// §5.2.3: no salt could be had from the operating system's random
+    /// generator, so no hash was made.
+    NoRandomness,
 }
 
 impl HashJob {
@@ -67,15 +70,18 @@ impl HashJob {
                 hash: hash.clone(),
             },
             HashWork::Create { iterations } => {
-                HashDone::Created(Password::new(&self.password, &self.salt, *iterations))
+                match Password::new(&self.password, &self.salt, *iterations) {
+                    Some(p) => HashDone::Created(p),
+                    None => HashDone::NoRandomness,
+                }
             }
         }
     }
 }
 
-/// PBKDF2-HMAC-SHA256 iterations for new hashes. Hashing runs on the event
-/// loop, so this is chosen to keep one verification well under 10 ms on a
-/// small machine; the README gives the measured figure.
+/// PBKDF2-HMAC-SHA256 iterations for new hashes, chosen to keep one
+/// verification well under 10 ms on a small machine (it runs on the
+/// hashing thread); the README gives the measured figure.
 pub const DEFAULT_ITERATIONS: u32 = 20_000;
 
 /// §2.3.1 the shortest password accepted.
@@ -109,20 +115,16 @@ pub fn hash_password(
 }
 
 impl Password {
-    /// Hashes a new password with a fresh random salt.
-    pub fn new(password: &str, server_salt: &str, iterations: u32) -> Password {
-        let mut salt = [0u8; 16];
-        if getrandom::fill(&mut salt).is_err() {
-            let hex = super::connect::random_hex(16);
-            for (s, b) in salt.iter_mut().zip(hex.bytes()) {
-                *s = b;
-            }
-        }
-        Password {
+    /// Hashes a new password with a fresh salt from the operating system's
+    /// random generator (§5.2); `None` when it has none to give, since a
+    /// predictable salt would defeat its purpose.
+    pub fn new(password: &str, server_salt: &str, iterations: u32) -> Option<Password> {
+        let salt = super::random::random_salt()?;
+        Some(Password {
             salt,
             iterations,
             hash: hash_password(password, &salt, server_salt, iterations),
-        }
+        })
     }
 
     /// Compares a password with the stored hash in constant time.
@@ -279,6 +281,16 @@ impl Engine {
                 self.connect_checked(conn, &mut update, Some((&hash, matches)), now, out);
             }
             HashDone::Created(hashed) => self.registered(conn, update, hashed, now, out),
+            HashDone::NoRandomness => {
+                let f = self.failure(
+                    Known::RegistrationRejected,
+                    update.get(Known::KId).cloned(),
+                    "The server cannot get random bytes from its operating system \
+                     for a password salt; try again later.",
+                    now,
+                );
+                send_to(out, conn, &f);
+            }
         }
         while !self.is_waiting(conn) {
             let Some(next) = self
@@ -340,7 +352,12 @@ impl Engine {
             if chan == primary || c.member_count() > 0 {
                 continue;
             }
-            let due = c.last_used.saturating_add(c.lifetime);
+            let lifetime = if self.state.find_profile(&c.registrant).is_some() {
+                c.lifetime
+            } else {
+                c.lifetime.min(self.config.unregistered_channel_lifetime)
+            };
+            let due = c.last_used.saturating_add(lifetime);
             if due <= now {
                 dead.push(chan);
             } else {

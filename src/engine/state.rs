@@ -65,6 +65,24 @@ pub struct Channel {
     /// How long it lives once empty.
     pub lifetime: u64,
     pub(crate) members: Vec<UserId>,
+    /// The address it was created from, for the per-address creation
+    /// quota; unknown for channels loaded at start-up.
+    pub(crate) creator_addr: Option<AddrKey>,
+}
+
+/// An address as the creation quota counts it: an IPv4 address, or the
+/// /64 network of an IPv6 address (one site's share of addresses).
+pub(crate) type AddrKey = u128;
+
+/// The quota key of an address.
+pub(crate) fn addr_key(ip: IpAddr) -> AddrKey {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4)),
+            None => u128::from(v6) & !((1u128 << 64) - 1),
+        },
+    }
 }
 
 impl Channel {
@@ -96,6 +114,10 @@ pub(crate) struct State {
     profiles: HashMap<NameKey, Profile>,
     channels: Slab<Channel>,
     channel_index: HashMap<NameKey, ChanId>,
+    /// Channels alive per registrant, for the creation quota.
+    created_by_name: HashMap<NameKey, usize>,
+    /// Channels alive per creating address, for the creation quota.
+    created_by_addr: HashMap<AddrKey, usize>,
     /// §2.4.1 the primary channel.
     pub primary: ChanId,
     /// §2.2 the server's own user.
@@ -112,6 +134,8 @@ impl State {
             profiles: HashMap::new(),
             channels: Slab::new(),
             channel_index: HashMap::new(),
+            created_by_name: HashMap::new(),
+            created_by_addr: HashMap::new(),
             primary: 0,
             server_user: 0,
         };
@@ -124,6 +148,7 @@ impl State {
             last_used: now,
             lifetime: u64::MAX,
             members: Vec::new(),
+            creator_addr: None,
         });
         s.join(s.server_user, s.primary);
         s
@@ -244,6 +269,13 @@ impl State {
 
     pub fn add_channel(&mut self, channel: Channel) -> ChanId {
         let key = name_key(&channel.name);
+        *self
+            .created_by_name
+            .entry(name_key(&channel.registrant))
+            .or_default() += 1;
+        if let Some(addr) = channel.creator_addr {
+            *self.created_by_addr.entry(addr).or_default() += 1;
+        }
         let id = self.channels.insert(channel);
         self.channel_index.insert(key, id);
         id
@@ -252,7 +284,32 @@ impl State {
     pub fn remove_channel(&mut self, chan: ChanId) -> Option<Channel> {
         let c = self.channels.try_remove(chan)?;
         self.channel_index.remove(&name_key(&c.name));
+        fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: K) {
+            if let Some(n) = counts.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&key);
+                }
+            }
+        }
+        release(&mut self.created_by_name, name_key(&c.registrant));
+        if let Some(addr) = c.creator_addr {
+            release(&mut self.created_by_addr, addr);
+        }
         Some(c)
+    }
+
+    /// Channels alive that `registrant` created.
+    pub fn created_by(&self, registrant: &str) -> usize {
+        self.created_by_name
+            .get(&name_key(registrant))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Channels alive created from `addr`.
+    pub fn created_from(&self, addr: AddrKey) -> usize {
+        self.created_by_addr.get(&addr).copied().unwrap_or(0)
     }
 
     pub fn channel(&self, chan: ChanId) -> &Channel {

@@ -19,6 +19,7 @@ use slab::Slab;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -70,6 +71,9 @@ const SCRATCH: usize = 64 * 1024;
 /// Bytes read from one connection per loop turn before the others get
 /// their turn (the rest is read on the next turn).
 const READ_BUDGET: usize = 4 * SCRATCH;
+/// Updates handled for one connection per loop turn: some cost
+/// microseconds each (`create`), so bytes alone do not bound a turn.
+const UPDATE_BUDGET: usize = 256;
 /// Buffers handed to one `writev`.
 const MAX_IOV: usize = 64;
 /// Seconds a closing connection may take to drain its queue and see the
@@ -477,6 +481,10 @@ impl Server {
             let instant = Instant::now();
             let tick = self.tick(instant);
             let now = universal_now();
+            // Connections that used up their budget last turn read on
+            // after this turn's events; those that use it up now wait for
+            // the next turn.
+            let again = std::mem::take(&mut self.again);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now, tick),
@@ -504,13 +512,10 @@ impl Server {
                 self.accept_retry = false;
                 self.accept(now, tick);
             }
-            self.finish_jobs(now, tick);
-            if !self.again.is_empty() {
-                let again = std::mem::take(&mut self.again);
-                for key in again {
-                    self.read(key, now, tick);
-                }
+            for key in again {
+                self.read(key, now, tick);
             }
+            self.finish_jobs(now, tick);
             self.timers(now, tick);
             if now >= self.next_expire && !self.shutting_down {
                 self.next_expire = self.engine.expire(now, &mut self.outbox);
@@ -627,21 +632,48 @@ impl Server {
         }
     }
 
-    /// Reads what the socket has (up to the per-turn budget), feeds the
-    /// connection's reader and hands each update to the engine.
+    /// Reads what the socket has (up to the per-turn budgets), feeds the
+    /// connection's reader and hands each update to the engine. Reading
+    /// stops at the update that makes the connection wait for a password
+    /// hash, that closes it, or that uses up its update budget; the bytes
+    /// after it stay unparsed in the reader until it goes on.
     fn read(&mut self, key: ConnId, now: Time, tick: u64) {
-        let mut budget = READ_BUDGET;
+        let mut bytes_left = READ_BUDGET;
+        let mut updates_left = UPDATE_BUDGET;
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
-            if conn.state == State::Dead || conn.peer_eof {
+            if conn.state == State::Dead {
                 return;
             }
-            if conn.state == State::Open && self.engine.is_waiting(key) {
-                // A password is being hashed for this connection: leave its
-                // bytes in the socket until the result is in (finish_jobs
-                // reads again then).
+            if conn.state == State::Open {
+                if self.engine.is_waiting(key) {
+                    // finish_jobs reads on once the hash is in.
+                    return;
+                }
+                if conn.reader.is_parked() {
+                    let engine = &mut self.engine;
+                    let outbox = &mut self.outbox;
+                    let mut got = false;
+                    conn.reader.resume(|update| {
+                        got = true;
+                        hand_over(engine, outbox, key, update, now, &mut updates_left)
+                    });
+                    let parked = conn.reader.is_parked();
+                    if got {
+                        conn.last_activity = tick;
+                        self.note_established(key, tick);
+                    }
+                    self.apply_outbox(tick);
+                    if parked {
+                        self.again_unless_waiting(key);
+                        return;
+                    }
+                    continue;
+                }
+            }
+            if conn.peer_eof {
                 return;
             }
             match conn.socket.read(&mut self.scratch) {
@@ -662,11 +694,11 @@ impl Server {
                     return;
                 }
                 Ok(n) => {
+                    bytes_left = bytes_left.saturating_sub(n);
                     if conn.state != State::Open {
                         // Closing: discard until the peer's end of stream,
                         // within the same per-turn budget.
-                        budget = budget.saturating_sub(n);
-                        if budget == 0 {
+                        if bytes_left == 0 {
                             self.again.push(key);
                             return;
                         }
@@ -675,18 +707,21 @@ impl Server {
                     let engine = &mut self.engine;
                     let outbox = &mut self.outbox;
                     let mut got = false;
-                    conn.reader.feed(&self.scratch[..n], |update| {
+                    conn.reader.feed_until(&self.scratch[..n], |update| {
                         got = true;
-                        log_update(key, &update);
-                        engine.handle(key, update, now, outbox);
+                        hand_over(engine, outbox, key, update, now, &mut updates_left)
                     });
+                    let parked = conn.reader.is_parked();
                     if got {
                         conn.last_activity = tick;
                         self.note_established(key, tick);
                     }
                     self.apply_outbox(tick);
-                    budget = budget.saturating_sub(n);
-                    if budget == 0 {
+                    if parked {
+                        self.again_unless_waiting(key);
+                        return;
+                    }
+                    if bytes_left == 0 || updates_left == 0 {
                         self.again.push(key);
                         return;
                     }
@@ -704,6 +739,15 @@ impl Server {
                     return;
                 }
             }
+        }
+    }
+
+    /// A connection stopped reading with bytes parked: it goes on next
+    /// turn, or once its password hash is in (finish_jobs).
+    fn again_unless_waiting(&mut self, key: ConnId) {
+        let open = self.conns.get(key).is_some_and(|c| c.state == State::Open);
+        if open && !self.engine.is_waiting(key) {
+            self.again.push(key);
         }
     }
 
@@ -784,6 +828,8 @@ impl Server {
             return;
         }
         conn.state = State::Closing;
+        // Whatever it sent after the update that closed it is not read.
+        conn.reader = Reader::new(0);
         if let Some(old) = conn.timer.take() {
             self.wheel.cancel(old);
         }
@@ -1118,6 +1164,27 @@ impl Server {
                 conn.peer, conn.reason
             );
         }
+    }
+}
+
+/// Hands one update to the engine; says whether to read on: not once the
+/// connection waits for a password hash, is closed, or has used up its
+/// update budget for this turn.
+fn hand_over(
+    engine: &mut Engine,
+    outbox: &mut Outbox,
+    key: ConnId,
+    update: Result<Object, ReadError>,
+    now: Time,
+    updates_left: &mut usize,
+) -> ControlFlow<()> {
+    log_update(key, &update);
+    engine.handle(key, update, now, outbox);
+    *updates_left = updates_left.saturating_sub(1);
+    if *updates_left == 0 || engine.is_waiting(key) || !engine.is_open(key) {
+        ControlFlow::Break(())
+    } else {
+        ControlFlow::Continue(())
     }
 }
 

@@ -10,7 +10,7 @@ pub use classes::{
     Field, Ty, check_fields, fields_of, is_a, is_failure, is_update, is_update_class,
 };
 pub use names::{NameKey, is_valid_name, name_key, names_equal};
-pub use rules::{Rule, RuleError};
+pub use rules::{Names, Rule, RuleError};
 
 /// The protocol version this server speaks (NOTES.md).
 pub const VERSION: &str = "2.0";

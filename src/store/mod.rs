@@ -431,7 +431,8 @@ fn rules_from_text(text: &str) -> Option<Vec<(Known, Rule)>> {
         .map(|item| {
             let pair = item.as_list()?;
             let class = pair.first()?.as_symbol()?.known()?;
-            let rule = Rule::from_value(pair.get(1)?).ok()?;
+            // Stored rules are kept whole, whatever the current limit.
+            let rule = Rule::from_value(pair.get(1)?, usize::MAX).ok()?;
             Some((class, rule))
         })
         .collect()

@@ -418,14 +418,19 @@ pub fn read_update(input: &[u8]) -> Status {
     }
 }
 
+use std::ops::ControlFlow;
+
 /// Incremental reader for one connection: splits a byte stream at NUL,
 /// keeps only the unfinished tail of the current update, and never holds
 /// more than the maximum update size.
 #[derive(Debug)]
 pub struct Reader {
+    /// The unfinished tail of the current update; while `parked`, the raw
+    /// bytes left over when the caller stopped reading.
     buf: Vec<u8>,
     max: usize,
     skipping: bool,
+    parked: bool,
 }
 
 /// A buffer this large or larger is freed rather than kept after use, so an
@@ -439,6 +444,7 @@ impl Reader {
             buf: Vec::new(),
             max,
             skipping: false,
+            parked: false,
         }
     }
 
@@ -453,9 +459,15 @@ impl Reader {
         self.max
     }
 
-    /// Bytes held of the unfinished update.
+    /// Bytes held: of the unfinished update, or parked.
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// True while bytes that [`Reader::feed_until`] stopped before wait
+    /// for [`Reader::resume`].
+    pub fn is_parked(&self) -> bool {
+        self.parked
     }
 
     /// Capacity of the internal buffer, for memory accounting.
@@ -493,7 +505,58 @@ impl Reader {
     /// An update that grows past the maximum is reported as
     /// [`ReadError::TooLong`] as soon as it does, and its remaining bytes
     /// are discarded up to its NUL.
-    pub fn feed(&mut self, mut input: &[u8], mut on_update: impl FnMut(Result<Object, ReadError>)) {
+    pub fn feed(&mut self, input: &[u8], mut on_update: impl FnMut(Result<Object, ReadError>)) {
+        self.feed_until(input, |u| {
+            on_update(u);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Like [`Reader::feed`], but `on_update` may stop reading: the bytes
+    /// after the update it stopped at are kept unparsed (parked) until
+    /// [`Reader::resume`]. A caller that stops must not feed more bytes
+    /// before resuming; the parked bytes are at most the input given.
+    pub fn feed_until(
+        &mut self,
+        input: &[u8],
+        mut on_update: impl FnMut(Result<Object, ReadError>) -> ControlFlow<()>,
+    ) {
+        debug_assert!(!self.parked, "feed_until while parked");
+        if self.parked {
+            // Keep the order of the bytes whatever the caller does.
+            self.buf.extend_from_slice(input);
+            return;
+        }
+        let mut stopped = false;
+        let rest = self.scan(input, |u| {
+            if on_update(u).is_break() {
+                stopped = true;
+            }
+            stopped
+        });
+        if stopped && !rest.is_empty() {
+            self.buf = rest.to_vec();
+            self.parked = true;
+        }
+    }
+
+    /// Reads on from the parked bytes, as [`Reader::feed_until`] would.
+    pub fn resume(&mut self, on_update: impl FnMut(Result<Object, ReadError>) -> ControlFlow<()>) {
+        if !self.parked {
+            return;
+        }
+        let parked = std::mem::take(&mut self.buf);
+        self.parked = false;
+        self.feed_until(&parked, on_update);
+    }
+
+    /// Splits `input` into updates for `on_update` until it returns true
+    /// (stop); returns the input not yet looked at.
+    fn scan<'a>(
+        &mut self,
+        mut input: &'a [u8],
+        mut on_update: impl FnMut(Result<Object, ReadError>) -> bool,
+    ) -> &'a [u8] {
         while !input.is_empty() {
             if self.skipping {
                 match find_nul(input) {
@@ -501,7 +564,7 @@ impl Reader {
                         input = &input[i + 1..];
                         self.skipping = false;
                     }
-                    None => return,
+                    None => return &[],
                 }
                 continue;
             }
@@ -511,10 +574,13 @@ impl Reader {
                     input = &input[i + 1..];
                     if self.buf.len() + segment.len() > self.max {
                         self.release();
-                        on_update(Err(ReadError::TooLong));
+                        if on_update(Err(ReadError::TooLong)) {
+                            return input;
+                        }
                     } else if self.buf.is_empty() {
-                        if !segment.iter().all(|&b| is_white(b)) {
-                            on_update(read_object(segment));
+                        if !segment.iter().all(|&b| is_white(b)) && on_update(read_object(segment))
+                        {
+                            return input;
                         }
                     } else {
                         self.append(segment);
@@ -524,8 +590,10 @@ impl Reader {
                             Some(read_object(&self.buf))
                         };
                         self.release();
-                        if let Some(r) = result {
-                            on_update(r);
+                        if let Some(r) = result
+                            && on_update(r)
+                        {
+                            return input;
                         }
                     }
                 }
@@ -537,10 +605,11 @@ impl Reader {
                     } else {
                         self.append(input);
                     }
-                    return;
+                    return &[];
                 }
             }
         }
+        &[]
     }
 }
 

@@ -367,6 +367,17 @@ impl Client {
     }
 
     /// Skips updates until one of class `name` arrives and returns it.
+    /// Receives updates until one of class `name` in `channel` arrives;
+    /// skips the rest (joins of other users to the primary channel, ...).
+    pub fn recv_in(&mut self, name: &str, channel: &str) -> Object {
+        loop {
+            let o = self.recv_class(name);
+            if text(&o, "channel") == Some(channel) {
+                return o;
+            }
+        }
+    }
+
     pub fn recv_class(&mut self, name: &str) -> Object {
         let deadline = Instant::now() + WAIT;
         let mut skipped = Vec::new();
@@ -444,4 +455,235 @@ pub fn text<'a>(o: &'a Object, name: &str) -> Option<&'a str> {
 /// An integer field's value.
 pub fn int(o: &Object, name: &str) -> Option<u64> {
     field(o, name).and_then(|v| v.as_u64())
+}
+
+/// The pylichat release the interoperability tests drive.
+pub const PYLICHAT: &str = "pylichat==1.4";
+
+/// Longest time provisioning may take: waiting for another test binary
+/// that is provisioning, making the virtualenv, and the pip install.
+const PROVISION_DEADLINE: Duration = Duration::from_secs(600);
+
+/// A Python interpreter that can `import pylichat` (release [`PYLICHAT`]),
+/// for tests that drive the server with the real Python client.
+///
+/// It is the interpreter of a virtualenv at `<target dir>/pyenv`, made with
+/// `python3 -m venv` and filled with `pip install pylichat==1.4` the first
+/// time (that needs python3 with its venv module and access to the package
+/// index), and reused afterwards once its interpreter imports that release.
+/// Test binaries running at once take turns through the lock file
+/// `<target dir>/pyenv.lock`. When no virtualenv can be made but the system's
+/// `python3` already imports pylichat, that one is used. Otherwise the test
+/// fails with one line saying what to install.
+pub fn pylichat_python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // CARGO_TARGET_TMPDIR is `<target dir>/tmp`.
+        let target = tmp.parent().unwrap_or(tmp);
+        let base = std::ffi::OsStr::new("python3");
+        provision_pylichat(base, &target.join("pyenv")).or_else(|why| {
+            if imports_pylichat(std::path::Path::new(base), None) {
+                eprintln!("using python3's own pylichat, as no virtualenv could be made: {why}");
+                Ok(base.into())
+            } else {
+                Err(why)
+            }
+        })
+    });
+    match found {
+        Ok(python) => python.clone(),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// Makes sure `venv` is a virtualenv, made with the interpreter `base`,
+/// whose interpreter imports [`PYLICHAT`], and returns that interpreter.
+/// The error is one line: what to install, then what went wrong.
+pub fn provision_pylichat(
+    base: &std::ffi::OsStr,
+    venv: &std::path::Path,
+) -> Result<std::path::PathBuf, String> {
+    let deadline = Instant::now() + PROVISION_DEADLINE;
+    let fail = |what: String| {
+        format!(
+            "the pylichat tests need python3 with venv and network access to PyPI for {PYLICHAT}: \
+             install python3 and python3-venv, or run `python3 -m pip install {PYLICHAT}` ({what})"
+        )
+    };
+    let python = venv.join("bin").join("python");
+    let version = PYLICHAT.rsplit("==").next();
+    if imports_pylichat(&python, version) {
+        return Ok(python);
+    }
+    if let Some(dir) = venv.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    }
+    let lock_path = venv.with_extension("lock");
+    let lock = lock_exclusive(&lock_path, deadline).map_err(fail)?;
+    // Another test binary may have made it while this one waited.
+    if imports_pylichat(&python, version) {
+        return Ok(python);
+    }
+    // Whatever is there is unfinished or stale (a run killed while
+    // installing, another release): start over.
+    if venv.exists() {
+        std::fs::remove_dir_all(venv).map_err(|e| fail(format!("{}: {e}", venv.display())))?;
+    }
+    let shown = base.to_string_lossy();
+    let mut make = Command::new(base);
+    make.arg("-m").arg("venv").arg(venv);
+    hand_down(&mut make, &lock);
+    run_until(&mut make, deadline).map_err(|e| {
+        fail(match e {
+            Run::Spawn(e) => format!("cannot run {shown}: {e}"),
+            other => format!("`{shown} -m venv` {other}"),
+        })
+    })?;
+    let mut install = Command::new(&python);
+    install.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-input",
+        "--disable-pip-version-check",
+        PYLICHAT,
+    ]);
+    hand_down(&mut install, &lock);
+    run_until(&mut install, deadline).map_err(|e| fail(format!("`pip install {PYLICHAT}` {e}")))?;
+    if imports_pylichat(&python, version) {
+        Ok(python)
+    } else {
+        Err(fail(format!(
+            "{} cannot import pylichat after installing it",
+            python.display()
+        )))
+    }
+}
+
+/// Whether `python` runs and imports pylichat, of release `version` if
+/// given.
+fn imports_pylichat(python: &std::path::Path, version: Option<&str>) -> bool {
+    let check = match version {
+        Some(v) => format!(
+            "import pylichat, importlib.metadata as m, sys; sys.exit(m.version('pylichat') != {v:?})"
+        ),
+        None => "import pylichat".to_owned(),
+    };
+    let mut cmd = Command::new(python);
+    cmd.args(["-c", &check]);
+    run_until(&mut cmd, Instant::now() + WAIT * 6).is_ok()
+}
+
+/// Why a command run by [`run_until`] did not succeed.
+enum Run {
+    /// It could not be started.
+    Spawn(std::io::Error),
+    /// It exited unsuccessfully, with the last line it wrote to stderr.
+    Failed(ExitStatus, String),
+    /// It was still running at the deadline and was killed.
+    Late,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Run::Spawn(e) => write!(f, "could not start: {e}"),
+            Run::Failed(status, last) => write!(f, "failed ({status}): {last}"),
+            Run::Late => write!(f, "did not finish in time"),
+        }
+    }
+}
+
+/// Runs `cmd` without stdin, killing it if it is still running at
+/// `deadline`.
+fn run_until(cmd: &mut Command, deadline: Instant) -> Result<(), Run> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Run::Spawn)?;
+    let pid = child.id();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(out) => out,
+        Err(_) => {
+            // Not reaped yet (the waiting thread has not returned), so the
+            // id is still this child's.
+            // SAFETY: kill(2) with a plain pid and signal number.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let _ = rx.recv();
+            return Err(Run::Late);
+        }
+    };
+    let out = out.map_err(Run::Spawn)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("no message");
+    Err(Run::Failed(out.status, last.to_owned()))
+}
+
+/// Lets the child run by `cmd` inherit the lock file `lock`, so that the
+/// lock stays held while that child lives even if this process is killed
+/// first: no other run starts over in the directory it is still writing.
+fn hand_down(cmd: &mut Command, lock: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = lock.as_raw_fd();
+    // SAFETY: fcntl(2) is async-signal-safe, as code between fork and exec
+    // must be; it clears close-on-exec in the child only.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Takes an exclusive `flock` on `path` (created if missing), waiting for
+/// other holders until `deadline`. The kernel drops the lock when the file
+/// is closed or its process dies, so a killed run leaves no stale lock.
+fn lock_exclusive(path: &std::path::Path, deadline: Instant) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let shown = path.display().to_string();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let got = loop {
+            // SAFETY: flock(2) on a descriptor this thread owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                break Ok(file);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != ErrorKind::Interrupted {
+                break Err(e);
+            }
+        };
+        // If nobody waits any more, dropping the file releases the lock.
+        let _ = tx.send(got);
+    });
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Ok(file)) => Ok(file),
+        Ok(Err(e)) => Err(format!("cannot lock {shown}: {e}")),
+        Err(_) => Err(format!("another test run held {shown} too long")),
+    }
 }

@@ -82,8 +82,23 @@ impl Harness {
     }
 
     pub fn open(&mut self, conn: ConnId) {
-        self.engine
-            .open(conn, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)), self.now);
+        self.open_from(conn, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+    }
+
+    /// Opens `conn` as accepted from `ip`.
+    pub fn open_from(&mut self, conn: ConnId, ip: IpAddr) {
+        self.engine.open(conn, ip, self.now);
+    }
+
+    /// Opens `conn` from `ip` and completes §4.1 as `name`.
+    pub fn login_from(&mut self, conn: ConnId, name: &str, ip: &str) {
+        self.open_from(conn, ip.parse().expect("an IP address"));
+        self.send(
+            conn,
+            &format!("(connect :id 1 :from \"{name}\" :version \"2.0\")"),
+        );
+        let got = self.classes(conn);
+        assert_eq!(got.first(), Some(&Known::Connect), "{name}: {got:?}");
     }
 
     /// Sends raw update text (without NUL) on a connection.
@@ -274,7 +289,7 @@ pub fn rule_in(reply: &Object, update: Known) -> Option<Rule> {
         .iter()
         .filter_map(Value::as_list)
         .find(|r| r.first().and_then(Value::as_symbol).and_then(|s| s.known()) == Some(update))
-        .map(|r| Rule::from_value(&r[1]).expect("the server prints valid rules"))
+        .map(|r| Rule::from_value(&r[1], usize::MAX).expect("the server prints valid rules"))
 }
 
 /// The classes of a list of updates.
