@@ -216,7 +216,7 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         ping_interval: number(m, "ping-interval", defaults.ping_interval, 1)?,
         idle_timeout: number(m, "idle-timeout", defaults.idle_timeout, 1)?,
         connection_limit: number(m, "connection-limit", defaults.connection_limit, 1)?,
-        max_update_size: number(m, "max-update-size", defaults.max_update_size, 64)?,
+        max_update_size: number(m, "max-update-size", defaults.max_update_size, 1024)?,
         max_write_queue: number(m, "max-write-queue", defaults.max_write_queue, 1024)?,
     };
     let name = match m.opt_str("name") {

@@ -80,7 +80,7 @@ fn several_updates_in_one_packet_are_all_answered_3_1() {
 
 #[test]
 fn oversize_update_gets_update_too_long_and_connection_survives_5_1_2() {
-    let server = start(&["--max-update-size", "1000"]);
+    let server = start(&["--max-update-size", "2000"]);
     let mut c = server.login("ann");
     let long = "x".repeat(5000);
     c.message("TestServer", &long);
@@ -88,6 +88,51 @@ fn oversize_update_gets_update_too_long_and_connection_survives_5_1_2() {
     let id = c.update("ping", "");
     let pong = c.recv_class("pong");
     assert_eq!(int(&pong, "id"), Some(id));
+}
+
+#[test]
+fn relayed_updates_stay_within_the_update_size_limit_5_1_2() {
+    let limit = 4096;
+    let server = start(&["--max-update-size", &limit.to_string()]);
+    let mut ann = server.login("ann");
+    let mut bob = server.login("bob");
+    ann.update("create", ":channel \"lobby\"");
+    ann.recv_in("join", "lobby");
+    bob.update("join", ":channel \"lobby\"");
+    bob.recv_in("join", "lobby");
+    // The longest update a client may send: no :clock and no :from, a
+    // channel name spelled in another case; the server adds and respells.
+    let input = |text_len: usize| {
+        format!(
+            "(message :id 5 :channel \"LOBBY\" :text \"{}\")",
+            "x".repeat(text_len)
+        )
+    };
+    let fixed = input(0).len();
+    // An update of exactly the limit would go out longer than it once
+    // relayed: it is refused.
+    ann.send(&input(limit - fixed));
+    ann.recv_class("update-too-long");
+    let longest = limit - lichat_tcp_server::net::RELAY_ROOM;
+    ann.send(&input(longest - fixed));
+    let relayed = bob.recv_class("message");
+    let mut printed = Vec::new();
+    lichat_tcp_server::wire::print_update(&relayed, &mut printed).unwrap();
+    assert!(
+        printed.len() - 1 <= limit,
+        "{} bytes relayed",
+        printed.len() - 1
+    );
+    assert!(
+        relayed
+            .get_raw(lichat_tcp_server::wire::Known::KClock)
+            .is_some()
+    );
+    // One byte more is refused, and the connection stays.
+    ann.send(&input(longest - fixed + 1));
+    ann.recv_class("update-too-long");
+    let id = ann.update("ping", "");
+    assert_eq!(int(&ann.recv_class("pong"), "id"), Some(id));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! §5.3 channel creation and management, §5.4 channel interaction, and the
-//! default permission rules of NOTES.md.
+//! default permission rules (§2.4, §2.5).
 
 use super::random::random_hex;
 use super::state::{ChanId, Channel};

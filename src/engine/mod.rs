@@ -423,8 +423,9 @@ impl Engine {
             Ok(update) => match flood {
                 Flood::Ok => self.dispatch(conn, established, update, now, out),
                 Flood::Reached => {
-                    // NOTES.md: the update that reaches the limit is answered,
-                    // later ones in the same frame are dropped silently.
+                    // §4.2, as the original server does: the update that
+                    // reaches the limit is answered, later ones in the same
+                    // frame are dropped silently.
                     let id = update.get(Known::KId).cloned().unwrap_or(Value::NIL);
                     let f = self.failure(
                         Known::TooManyUpdates,

@@ -356,7 +356,7 @@ impl State {
 
     /// §2.5 whether `user` may send `class` to `chan`; a class without a
     /// rule in the channel falls back to the primary channel's rule, and
-    /// is denied when that has none either (NOTES.md).
+    /// is denied when that has none either.
     pub fn permitted(&self, chan: ChanId, class: Known, user: &str) -> bool {
         let rule = self.channels[chan]
             .rule(class)

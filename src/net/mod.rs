@@ -40,7 +40,10 @@ pub struct Settings {
     pub idle_timeout: u64,
     /// §4.1.1: connections allowed at once, in total.
     pub connection_limit: usize,
-    /// §5.1.2: the longest update accepted, in bytes, NUL excluded.
+    /// §5.1.2: the longest update the server sends, in bytes, NUL
+    /// excluded. It accepts updates up to [`RELAY_ROOM`] bytes shorter, so
+    /// that what it adds when it relays one (`clock`, `from`, canonical
+    /// names) never takes it past this limit.
     pub max_update_size: usize,
     /// Bytes a connection may have waiting to be written (beyond the
     /// buffer being written) before it is dropped as not reading: replies
@@ -60,6 +63,19 @@ impl Default for Settings {
             max_update_size: 8 * 1024 * 1024,
             max_write_queue: 4 * 1024 * 1024,
         }
+    }
+}
+
+/// Bytes the server may add to an update it relays: ` :clock` with 20
+/// digits (28), ` :from` with a 32-character name of up to 4 bytes each
+/// (137), and channel and target names respelled canonically (up to 128
+/// more each), with room to spare.
+pub const RELAY_ROOM: usize = 512;
+
+impl Settings {
+    /// §5.1.2 the longest update accepted from an established connection.
+    pub fn max_input_size(&self) -> usize {
+        self.max_update_size.saturating_sub(RELAY_ROOM)
     }
 }
 
@@ -600,7 +616,7 @@ impl Server {
                     entry.insert(Conn {
                         socket,
                         peer,
-                        reader: Reader::new(PRE_CONNECT_MAX.min(self.settings.max_update_size)),
+                        reader: Reader::new(PRE_CONNECT_MAX.min(self.settings.max_input_size())),
                         queue: VecDeque::new(),
                         offset: 0,
                         pending: 0,
@@ -761,7 +777,7 @@ impl Server {
             return;
         }
         conn.established = true;
-        conn.reader.set_max(self.settings.max_update_size);
+        conn.reader.set_max(self.settings.max_input_size());
         debug!("connection {key}: established");
         let at = tick + self.settings.ping_interval;
         if let Some(old) = conn.timer.take() {
@@ -1079,7 +1095,7 @@ impl Server {
         if !conn.established {
             if self.engine.is_established(key) {
                 conn.established = true;
-                conn.reader.set_max(s.max_update_size);
+                conn.reader.set_max(s.max_input_size());
             } else {
                 let deadline = conn.opened + s.connect_timeout;
                 if tick >= deadline {

@@ -12,7 +12,8 @@ pub use classes::{
 pub use names::{NameKey, is_valid_name, name_key, names_equal};
 pub use rules::{Names, Rule, RuleError};
 
-/// The protocol version this server speaks (NOTES.md).
+/// The protocol version this server speaks: the current one, which real
+/// clients (pylichat 1.4) send.
 pub const VERSION: &str = "2.0";
 
 /// Versions accepted in `connect` (§4.1.2); anything else gets
