@@ -93,7 +93,7 @@ fn options() -> Options {
     o.optopt(
         "",
         "max-write-queue",
-        "bytes queued for a client before it is dropped (default: 4194304)",
+        "bytes waiting for a client, held replies included, before it is dropped (default: 4194304)",
         "BYTES",
     );
     o.optopt(

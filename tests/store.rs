@@ -188,3 +188,94 @@ fn group_of_registrations_commits_under_one_ticket() {
     assert_eq!(snapshot.profiles.len(), 100);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Wakes the test when the writer has committed or started failing.
+struct Wake(std::sync::mpsc::Sender<()>);
+
+impl store::Notify for Wake {
+    fn notify(&self) {
+        let _ = self.0.send(());
+    }
+}
+
+#[test]
+fn while_commits_fail_the_writer_keeps_one_record_per_name_and_saves_them_later() {
+    use lichat_tcp_server::engine::{ChannelRecord, Password, Profile};
+    use std::time::Duration;
+    let dir = temp_dir("failing");
+    let faults = dir.join("faults");
+    std::fs::write(&faults, "").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (mut store, _) =
+        store::open_with_faults(&dir, Arc::new(Wake(tx)), Some(&faults)).expect("store opens");
+    std::fs::write(&faults, "full").unwrap();
+    let profile = |last_used| {
+        Change::Profile(Profile {
+            name: "ann".into(),
+            password: Password {
+                salt: [1; 16],
+                iterations: 1,
+                hash: [2; 32],
+            },
+            registered_on: 1,
+            last_used,
+        })
+    };
+    let channel = |name: &str, last_used| {
+        Change::Channel(ChannelRecord {
+            name: name.into(),
+            registrant: "ann".into(),
+            rules: Vec::new(),
+            lifetime: 60,
+            last_used,
+        })
+    };
+    store.submit(vec![profile(0)]);
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("woken by the failure");
+    assert!(store.failing_for().is_some());
+    assert_eq!(store.failure().as_deref(), Some(store::DISK_FULL));
+    let mut last = 0;
+    for t in 1..=2000 {
+        last = store.submit(vec![
+            profile(t),
+            channel("den", t),
+            channel("gone", t),
+            Change::DeleteChannel("gone".into()),
+        ]);
+        assert!(store.waiting() <= 3, "{} records waiting", store.waiting());
+    }
+    assert_eq!(store.committed(), 0);
+    // The disk takes commits again: everything is saved, latest first.
+    std::fs::write(&faults, "").unwrap();
+    while store.committed() < last {
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("woken by the commit");
+    }
+    assert_eq!(store.failure(), None);
+    assert_eq!(store.waiting(), 0);
+    store.close();
+    let snapshot = store::read_snapshot(&dir).expect("readable");
+    assert_eq!(snapshot.profiles.len(), 1);
+    assert_eq!(snapshot.profiles[0].last_used, 2000);
+    let names: Vec<_> = snapshot
+        .channels
+        .iter()
+        .map(|c| (c.name.as_str(), c.last_used))
+        .collect();
+    assert_eq!(names, [("den", 2000)]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn closing_while_commits_fail_gives_up_after_one_last_attempt() {
+    let dir = temp_dir("close-failing");
+    let faults = dir.join("faults");
+    std::fs::write(&faults, "").unwrap();
+    let (mut store, _) =
+        store::open_with_faults(&dir, Arc::new(NoNotify), Some(&faults)).expect("store opens");
+    std::fs::write(&faults, "full").unwrap();
+    store.submit(vec![Change::DeleteProfile("ann".into())]);
+    assert!(store.close_within(std::time::Duration::from_secs(1)));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -4,6 +4,7 @@
 use super::random::random_hex;
 use super::registry::{self, ChannelKind};
 use super::state::{ChanId, Channel};
+use super::undo::Undo;
 use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
 use crate::protocol::{self, Rule};
 use crate::wire::{Known, Object, Value};
@@ -203,11 +204,15 @@ impl Engine {
         self.state.join(req.user, chan);
         if !anonymous {
             self.channel_changed(chan, out);
-            out.confirm = true;
         }
         // Step 6: a join with the create's ID.
+        let first = out.sends.len();
         let join = self.join_update(&registrant, chan, Some(req.id()), req.now);
         self.send_user(out, req.user, &join);
+        if !anonymous {
+            let name = self.state.channel(chan).name.clone();
+            self.confirm(out, first, req.conn, req.id(), Undo::Channel { name });
+        }
         self.joined(req.user, chan, out);
         Ok(())
     }
@@ -225,6 +230,7 @@ impl Engine {
             .and_then(Value::as_list)
             .map(<[Value]>::to_vec)
             .unwrap_or_default();
+        let before = (!rules.is_empty()).then(|| self.state.channel(chan).rules.clone());
         let max_names = self.config.max_rule_names;
         for rule in &rules {
             match parse_rule(rule, max_names) {
@@ -238,11 +244,15 @@ impl Engine {
         }
         if !rules.is_empty() {
             self.channel_changed(chan, out);
-            out.confirm = true;
         }
+        let first = out.sends.len();
         let mut reply = Self::echo(req);
         reply.set(Known::KPermissions, self.rules_value(chan));
         send_to(out, req.conn, &reply);
+        if let Some(before) = before {
+            let name = self.state.channel(chan).name.clone();
+            self.confirm(out, first, req.conn, req.id(), Undo::Rules { name, before });
+        }
         Ok(())
     }
 
@@ -300,12 +310,15 @@ impl Engine {
                 ),
             ));
         }
+        let before = self.state.channel(chan).rules.clone();
         self.state.channel_mut(chan).set_rule(class, rule);
         self.channel_changed(chan, out);
-        out.confirm = true;
         // "Sent back to the user": every connection of the user (§3).
+        let first = out.sends.len();
         let reply = Self::echo(req);
         self.send_user(out, req.user, &reply);
+        let name = self.state.channel(chan).name.clone();
+        self.confirm(out, first, req.conn, req.id(), Undo::Rules { name, before });
         Ok(())
     }
 

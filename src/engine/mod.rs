@@ -11,6 +11,7 @@ mod profiles;
 mod random;
 pub mod registry;
 mod state;
+mod undo;
 
 use crate::protocol::{self, Ty, is_update};
 use crate::wire::{Known, Object, ReadError, Symbol, Value, print_update};
@@ -22,6 +23,7 @@ use std::rc::Rc;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
 use state::Channel as ChannelState;
 pub use state::{Channel, Profile, User};
+pub use undo::{ConfirmId, Refusal};
 
 /// Identifies a connection; the net layer uses its slab key.
 pub type ConnId = usize;
@@ -111,10 +113,15 @@ pub struct Outbox {
     /// Password hashes to compute off the loop; feed each result to
     /// [`Engine::job_done`].
     pub jobs: Vec<HashJob>,
-    /// Set when the sends queued by the current call confirm a durable
-    /// change: they must reach the wire only after the change committed.
-    /// The caller clears it after each call.
-    pub confirm: bool,
+    /// The sends that confirm a durable change, as (index into `sends`,
+    /// confirmation), in the order of `sends`; one confirmation may cover
+    /// several sends (every connection of the user). Such a send must
+    /// reach the wire only after the change committed, and whatever is
+    /// sent to the same connection later must wait behind it. Each
+    /// confirmation ends with [`Engine::settle`] once committed, or with
+    /// [`Engine::fail_pending`] if the store cannot commit it. Sends not
+    /// listed here need not wait.
+    pub confirms: Vec<(usize, ConfirmId)>,
 }
 
 impl Outbox {
@@ -124,7 +131,7 @@ impl Outbox {
         self.closes.clear();
         self.changes.clear();
         self.jobs.clear();
-        self.confirm = false;
+        self.confirms.clear();
     }
 }
 
@@ -208,6 +215,12 @@ pub struct Engine {
     state: state::State,
     next_id: u64,
     next_job: u64,
+    /// Confirmed changes not yet settled, oldest first, with what undoes
+    /// them if the store fails.
+    undo: undo::Pending,
+    /// Set while the store cannot commit: changes that need a
+    /// confirmation are refused with this cause.
+    store_failure: Option<String>,
     /// Suffix of the last guest name made without OS randomness.
     next_guest: u64,
 }
@@ -221,6 +234,8 @@ impl Engine {
             state,
             next_id: 0,
             next_job: 0,
+            undo: undo::Pending::default(),
+            store_failure: None,
             next_guest: 0,
         }
     }
@@ -515,6 +530,7 @@ impl Engine {
         };
         let result = self
             .general_checks(&mut req, def.checks)
+            .and_then(|()| self.refuse_if_store_fails(&req))
             .and_then(|()| (def.handler)(self, &mut req, out));
         if let Err(f) = result {
             self.send_failure(conn, f, id, now, out);

@@ -2,8 +2,9 @@
 //! expiry of unused profiles and channels.
 
 use super::state::Profile;
+use super::undo::Undo;
 use super::{Change, ConnId, Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
-use crate::wire::{Known, Object};
+use crate::wire::{Known, Object, Value};
 use sha2::Sha256;
 use std::collections::VecDeque;
 
@@ -199,6 +200,7 @@ impl Engine {
             return;
         }
         // Steps 2–4.
+        let before = self.state.find_profile(&name).map(|p| p.password.clone());
         match self.state.find_profile_mut(&name) {
             Some(p) => {
                 p.password = hashed;
@@ -212,11 +214,13 @@ impl Engine {
             }),
         }
         self.profile_changed(&name, out);
-        out.confirm = true;
         // Step 5: the original update goes back.
+        let first = out.sends.len();
+        let update_id = update.get(Known::KId).cloned().unwrap_or(Value::NIL);
         let mut reply = update;
         retain_known_fields(&mut reply, Known::Register);
         send_to(out, conn, &reply);
+        self.confirm(out, first, conn, update_id, Undo::Profile { name, before });
     }
 
     /// Parks a connection until a password hash is computed: the job goes

@@ -6,7 +6,7 @@
 pub mod hasher;
 pub mod timer;
 
-use crate::engine::{ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
+use crate::engine::{ConfirmId, ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
 use crate::store::{self, Store, StoreError, Ticket};
 use crate::wire::{Object, ReadError, Reader};
 use hasher::Hasher;
@@ -46,7 +46,9 @@ pub struct Settings {
     /// names) never takes it past this limit.
     pub max_update_size: usize,
     /// Bytes a connection may have waiting to be written (beyond the
-    /// buffer being written) before it is dropped as not reading.
+    /// buffer being written) before it is dropped as not reading: replies
+    /// held for a commit and what waits behind them count, and so does
+    /// [`BUFFER_COST`] for every waiting buffer.
     pub max_write_queue: usize,
 }
 
@@ -95,6 +97,19 @@ const MAX_IOV: usize = 64;
 const CLOSE_GRACE: u64 = 2;
 /// How long shutdown waits for queued bytes to drain.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+/// How long shutdown takes at most from the signal: the store's writer
+/// gets what the drain left, and at least [`STORE_CLOSE_MIN`].
+const SHUTDOWN_LIMIT: Duration = Duration::from_millis(950);
+/// The least time the writer gets at shutdown for its last commit.
+const STORE_CLOSE_MIN: Duration = Duration::from_millis(100);
+/// How long commits may fail before the changes waiting for them are
+/// reported as failed and undone, and new ones refused at once.
+const STORE_FAILURE_GRACE: Duration = Duration::from_secs(5);
+/// What one waiting buffer costs beyond its bytes, counted against
+/// `--max-write-queue` so that many tiny buffers are bounded too: its slot
+/// in the queue and, for a buffer of its own, the reference counts in front
+/// of its bytes.
+pub const BUFFER_COST: usize = 32;
 /// Slots of the timer wheel: one per second, timers further out wait for
 /// their revolution.
 const WHEEL_SLOTS: usize = 1024;
@@ -151,8 +166,29 @@ struct Conn {
     timer: Option<TimerId>,
     reason: Reason,
     /// Replies waiting for the commit of the durable change they confirm,
-    /// with the ticket of that commit, and whatever was sent after them.
-    held: VecDeque<(Ticket, Rc<[u8]>)>,
+    /// and whatever was sent to this connection after them.
+    held: VecDeque<Held>,
+    /// Bytes in `held`.
+    held_bytes: usize,
+}
+
+/// A buffer held back from the write queue.
+struct Held {
+    bytes: Rc<[u8]>,
+    /// The confirmation this buffer is (released once settled), or 0 for a
+    /// buffer that only keeps its place behind one.
+    confirm: ConfirmId,
+}
+
+impl Conn {
+    /// What `--max-write-queue` bounds: the bytes waiting beyond the buffer
+    /// being written, held ones included, and [`BUFFER_COST`] for each
+    /// waiting buffer.
+    fn waiting(&self) -> usize {
+        let head = self.queue.front().map_or(0, |b| b.len() - self.offset);
+        let buffers = self.queue.len().saturating_sub(1) + self.held.len();
+        self.pending - head + self.held_bytes + buffers * BUFFER_COST
+    }
 }
 
 /// Why a connection went away, for the log line that reports its end.
@@ -206,6 +242,12 @@ pub struct Server {
     waker: Arc<mio::Waker>,
     /// Connections with held replies.
     held_conns: Vec<ConnId>,
+    /// Confirmations not yet settled, oldest first, with the ticket of the
+    /// batch holding their change.
+    confirming: VecDeque<(ConfirmId, Ticket)>,
+    /// Commits have failed for [`STORE_FAILURE_GRACE`]: the engine refuses
+    /// changes that need a confirmation.
+    store_down: bool,
     shutting_down: bool,
 }
 
@@ -255,6 +297,8 @@ impl Server {
             hasher,
             waker,
             held_conns: Vec::new(),
+            confirming: VecDeque::new(),
+            store_down: false,
             shutting_down: false,
         })
     }
@@ -276,27 +320,83 @@ impl Server {
     }
 
     /// Hands this turn's durable changes to the store (one batch, one
-    /// ticket) and releases the replies whose commit has completed.
-    fn commit_and_release(&mut self) {
-        if let Some(store) = self.store.as_mut()
-            && !self.outbox.changes.is_empty()
-        {
+    /// ticket), settles the confirmations whose commit has completed and
+    /// releases the replies behind them. Once commits have failed for
+    /// [`STORE_FAILURE_GRACE`], the confirmations still waiting are
+    /// withdrawn: the engine undoes their changes and each reply is
+    /// replaced by a failure naming the cause.
+    fn commit_and_release(&mut self, now: Time, tick: u64) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        // A confirmation always waits for a batch that is submitted, even
+        // if that batch turned out empty.
+        let unsubmitted = self
+            .confirming
+            .back()
+            .is_some_and(|c| c.1 >= store.next_ticket());
+        if !self.outbox.changes.is_empty() || unsubmitted {
             store.submit(std::mem::take(&mut self.outbox.changes));
         }
+        let committed = store.committed();
+        let mut settled = None;
+        while let Some(&(id, ticket)) = self.confirming.front()
+            && ticket <= committed
+        {
+            settled = Some(id);
+            self.confirming.pop_front();
+        }
+        if let Some(id) = settled {
+            self.engine.settle(id);
+        }
+        let down = store
+            .failing_for()
+            .is_some_and(|d| d >= STORE_FAILURE_GRACE);
+        if down != self.store_down {
+            self.store_down = down;
+            let cause = if down { store.failure() } else { None };
+            match &cause {
+                Some(c) => warn!(
+                    "database {}: commits have failed for {} s ({c}); changes that need a \
+                     confirmation are refused until commits succeed",
+                    store.path().display(),
+                    STORE_FAILURE_GRACE.as_secs()
+                ),
+                None => info!(
+                    "database {}: commits succeed again; changes are accepted",
+                    store.path().display()
+                ),
+            }
+            self.engine.set_store_failure(cause);
+        }
+        if down && !self.confirming.is_empty() {
+            self.withdraw_confirmations(now, tick);
+        }
+        self.release();
+    }
+
+    /// Moves held buffers whose confirmation is settled (and those behind
+    /// them that only kept their place) to the write queues.
+    fn release(&mut self) {
         if self.held_conns.is_empty() {
             return;
         }
-        let committed = self.store.as_ref().map_or(Ticket::MAX, Store::committed);
+        let oldest = self.confirming.front().map_or(ConfirmId::MAX, |c| c.0);
         let mut waiting = std::mem::take(&mut self.held_conns);
         waiting.retain(|&key| {
             let Some(conn) = self.conns.get_mut(key) else {
                 return false;
             };
             let mut moved = false;
-            while conn.held.front().is_some_and(|h| h.0 <= committed) {
-                if let Some((_, bytes)) = conn.held.pop_front() {
-                    conn.pending += bytes.len();
-                    conn.queue.push_back(bytes);
+            while conn
+                .held
+                .front()
+                .is_some_and(|h| h.confirm == 0 || h.confirm < oldest)
+            {
+                if let Some(h) = conn.held.pop_front() {
+                    conn.held_bytes -= h.bytes.len();
+                    conn.pending += h.bytes.len();
+                    conn.queue.push_back(h.bytes);
                     moved = true;
                 }
             }
@@ -314,13 +414,54 @@ impl Server {
         self.held_conns = waiting;
     }
 
-    /// Writes the last changes and waits for the writer to commit them.
-    fn close_store(&mut self) {
+    /// The store cannot commit: every unsettled confirmation is withdrawn.
+    /// On the connection that asked, the held reply becomes the failure
+    /// (keeping its place); its copies on the user's other connections
+    /// are dropped. The engine's undo (its `leave`s and durable changes)
+    /// is queued like any other output.
+    fn withdraw_confirmations(&mut self, now: Time, tick: u64) {
+        let cause = self
+            .store
+            .as_ref()
+            .and_then(Store::failure)
+            .unwrap_or_else(|| "the database cannot be written".to_owned());
+        let first = self.confirming.front().map_or(ConfirmId::MAX, |c| c.0);
+        self.confirming.clear();
+        let refusals = self.engine.fail_pending(&cause, now, &mut self.outbox);
+        for &key in &self.held_conns {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let mut bytes = conn.held_bytes;
+            conn.held.retain_mut(|h| {
+                if h.confirm < first {
+                    return true;
+                }
+                bytes -= h.bytes.len();
+                match refusals.binary_search_by_key(&h.confirm, |r| r.id) {
+                    Ok(i) if refusals[i].conn == key => {
+                        h.bytes = refusals[i].failure.clone();
+                        h.confirm = 0;
+                        bytes += h.bytes.len();
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            conn.held_bytes = bytes;
+        }
+        self.apply_outbox(tick);
+    }
+
+    /// Writes the last changes and waits at most `limit` for the writer to
+    /// commit them (it gives up at once while commits fail, logging what
+    /// was not saved).
+    fn close_store(&mut self, limit: Duration) {
         if let Some(mut store) = self.store.take() {
             if !self.outbox.changes.is_empty() {
                 store.submit(std::mem::take(&mut self.outbox.changes));
             }
-            store.close();
+            store.close_within(limit);
         }
     }
 
@@ -344,12 +485,13 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut shutdown_deadline: Option<Instant> = None;
+        let mut signalled: Option<Instant> = None;
         loop {
             let timeout = self.poll_timeout(shutdown_deadline);
             if let Err(e) = self.poll.poll(&mut events, timeout)
                 && e.kind() != io::ErrorKind::Interrupted
             {
-                self.close_store();
+                self.close_store(SHUTDOWN_LIMIT);
                 return Err(e);
             }
             let instant = Instant::now();
@@ -369,6 +511,7 @@ impl Server {
                             info!("signal received: disconnecting every connection");
                             self.begin_shutdown(now);
                             shutdown_deadline = Some(instant + SHUTDOWN_GRACE);
+                            signalled = Some(instant);
                         }
                     }
                     Token(key) => {
@@ -394,7 +537,7 @@ impl Server {
                 self.next_expire = self.engine.expire(now, &mut self.outbox);
                 self.apply_outbox(tick);
             }
-            self.commit_and_release();
+            self.commit_and_release(now, tick);
             self.flush_dirty(now, tick);
             self.reap();
             if let Some(deadline) = shutdown_deadline
@@ -404,7 +547,10 @@ impl Server {
                     "shut down; {} connection(s) not fully flushed",
                     self.conns.len()
                 );
-                self.close_store();
+                let left = signalled.map_or(SHUTDOWN_LIMIT, |at| {
+                    (at + SHUTDOWN_LIMIT).saturating_duration_since(Instant::now())
+                });
+                self.close_store(left.max(STORE_CLOSE_MIN));
                 return Ok(());
             }
         }
@@ -485,6 +631,7 @@ impl Server {
                         timer: Some(timer),
                         reason: Reason::Engine,
                         held: VecDeque::new(),
+                        held_bytes: 0,
                     });
                     self.engine.open(key, peer.ip(), now);
                     info!("connection {key} opened from {peer}");
@@ -681,6 +828,7 @@ impl Server {
             conn.state = State::Dead;
             conn.queue = VecDeque::new();
             conn.held = VecDeque::new();
+            conn.held_bytes = 0;
             conn.pending = 0;
             self.reap.push(key);
         }
@@ -720,42 +868,61 @@ impl Server {
 
     /// Queues the engine's sends and starts the closes it asked for.
     fn apply_outbox(&mut self, tick: u64) {
-        // Replies confirming a durable change wait for the commit of the
-        // batch this turn's changes go into; anything sent to the same
-        // connection after them waits too, so nothing is reordered.
-        let hold = match &self.store {
-            Some(store) if self.outbox.confirm => Some(store.next_ticket()),
-            _ => None,
-        };
-        self.outbox.confirm = false;
         for job in self.outbox.jobs.drain(..) {
             self.hasher.submit(job);
         }
-        if self.store.is_none() {
+        // Without a store nothing waits: confirmations are settled at once.
+        let ticket = self.store.as_ref().map(Store::next_ticket);
+        if ticket.is_none() {
             self.outbox.changes.clear();
+            if let Some(&(_, last)) = self.outbox.confirms.last() {
+                self.engine.settle(last);
+            }
+            self.outbox.confirms.clear();
         }
-        for (key, bytes) in self.outbox.sends.drain(..) {
+        // A reply confirming a durable change waits for the commit of the
+        // batch this turn's changes go into; anything sent to the same
+        // connection after it waits too, so nothing is reordered. Sends to
+        // other connections go out at once.
+        let confirms = std::mem::take(&mut self.outbox.confirms);
+        let mut next = 0;
+        for (i, (key, bytes)) in self.outbox.sends.drain(..).enumerate() {
+            let mut confirm = 0;
+            if confirms.get(next).is_some_and(|c| c.0 == i) {
+                confirm = confirms[next].1;
+                next += 1;
+            }
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
             if conn.state == State::Dead || bytes.is_empty() {
                 continue;
             }
-            let ticket = hold.or_else(|| conn.held.back().map(|h| h.0));
-            if let Some(ticket) = ticket {
+            if confirm != 0 || !conn.held.is_empty() {
                 if conn.held.is_empty() {
                     self.held_conns.push(key);
                 }
-                conn.held.push_back((ticket, bytes));
-                continue;
+                conn.held_bytes += bytes.len();
+                conn.held.push_back(Held { bytes, confirm });
+            } else {
+                conn.pending += bytes.len();
+                conn.queue.push_back(bytes);
             }
-            conn.pending += bytes.len();
-            conn.queue.push_back(bytes);
+            // Flushing also checks the limit, which held bytes count in.
             if !conn.dirty {
                 conn.dirty = true;
                 self.dirty.push(key);
             }
         }
+        if let Some(ticket) = ticket {
+            for &(_, id) in &confirms {
+                if self.confirming.back().is_none_or(|c| c.0 < id) {
+                    self.confirming.push_back((id, ticket));
+                }
+            }
+        }
+        self.outbox.confirms = confirms;
+        self.outbox.confirms.clear();
         let closes = std::mem::take(&mut self.outbox.closes);
         for &key in &closes {
             if let Some(conn) = self.conns.get(key) {
@@ -840,6 +1007,19 @@ impl Server {
                 }
             }
         }
+        let waiting = conn.waiting();
+        if waiting > self.settings.max_write_queue {
+            warn!(
+                "connection {key} from {}: {waiting} bytes waiting to be written ({} held for a \
+                 commit), over the limit of {}; dropped",
+                conn.peer, conn.held_bytes, self.settings.max_write_queue
+            );
+            match conn.state {
+                State::Open => self.lost(key, now, tick, Reason::WriteQueue),
+                _ => self.kill(key),
+            }
+            return;
+        }
         if conn.queue.is_empty() {
             if conn.queue.capacity() > KEEP_QUEUE {
                 conn.queue = VecDeque::new();
@@ -857,18 +1037,6 @@ impl Server {
                 if conn.peer_eof || self.shutting_down {
                     self.kill(key);
                 }
-            }
-            return;
-        }
-        let head = conn.queue.front().map_or(0, |b| b.len() - conn.offset);
-        if conn.pending - head > self.settings.max_write_queue {
-            warn!(
-                "connection {key} from {}: {} bytes waiting to be written, over the limit of {}; dropped",
-                conn.peer, conn.pending, self.settings.max_write_queue
-            );
-            match conn.state {
-                State::Open => self.lost(key, now, tick, Reason::WriteQueue),
-                _ => self.kill(key),
             }
             return;
         }

@@ -4,23 +4,34 @@
 //! A commit with a full fsync takes several milliseconds on ordinary disks,
 //! far more than the event loop may stall, so commits run on a writer
 //! thread owned by this module. The loop hands over each turn's changes as
-//! one batch with a ticket number; the writer commits every batch waiting
-//! for it in one transaction (group commit), publishes the highest
+//! one batch with a ticket number; the writer merges every batch waiting
+//! for it, keeping only the latest record of each profile and channel, and
+//! commits them in one transaction (group commit), publishes the highest
 //! committed ticket and wakes the loop, which then releases the replies
 //! that waited for those tickets. The database is written through and
 //! read only at start-up.
+//!
+//! A commit that fails (a full disk, above all) is retried with a growing
+//! pause, and the writer publishes since when commits fail and why, so
+//! that the loop can report the changes it confirms as failed after a
+//! while. Batches that arrive meanwhile are merged into the records
+//! waiting, which bounds the writer's memory by the number of profiles and
+//! channels; everything is committed once the disk takes it again.
 
 use crate::engine::{Change, ChannelRecord, Password, Profile, Snapshot};
+use crate::protocol::NameKey;
 use crate::protocol::{Rule, name_key};
 use crate::wire::{self, Known, Value};
 use rusqlite::{Connection, params};
+use std::collections::HashMap;
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "lichat.db";
@@ -75,13 +86,23 @@ enum Message {
     Stop,
 }
 
+/// Test hook: the environment variable naming a control file that the
+/// writer reads before each commit. The file saying `full` makes commits
+/// fail as SQLite does on a full disk (and caps the database at its size
+/// at start-up, so that SQLite itself reports the full disk), `hold` makes
+/// commits wait until it says something else. Without the variable
+/// nothing is read.
+pub const FAULTS_ENV: &str = "LICHAT_TEST_STORE_FAULTS";
+
 /// The durable store: a writer thread and the tickets it has committed.
 pub struct Store {
     path: PathBuf,
     sender: Sender<Message>,
-    committed: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     next: Ticket,
     writer: Option<JoinHandle<()>>,
+    /// Disconnected once the writer returns.
+    done: Receiver<()>,
 }
 
 fn err(path: &Path, e: impl fmt::Display) -> StoreError {
@@ -92,51 +113,171 @@ fn err(path: &Path, e: impl fmt::Display) -> StoreError {
 }
 
 /// Opens (creating if needed) `lichat.db` in `dir`, checks its integrity,
-/// migrates its schema and loads everything in one pass.
+/// migrates its schema and loads everything in one pass. The test hook of
+/// [`FAULTS_ENV`] applies if the variable is set.
 pub fn open(dir: &Path, notify: Arc<dyn Notify>) -> Result<(Store, Snapshot), StoreError> {
+    let faults = std::env::var_os(FAULTS_ENV).map(PathBuf::from);
+    open_with_faults(dir, notify, faults.as_deref())
+}
+
+/// [`open`] with the test hook's control file given (see [`FAULTS_ENV`]),
+/// or none.
+pub fn open_with_faults(
+    dir: &Path,
+    notify: Arc<dyn Notify>,
+    faults: Option<&Path>,
+) -> Result<(Store, Snapshot), StoreError> {
     let path = dir.join(FILE_NAME);
     let conn = Connection::open(&path).map_err(|e| err(&path, e))?;
+    let full = faults.is_some_and(|f| read_fault(f) == Fault::Full);
+    if full {
+        cap_size(&conn, None).map_err(|e| err(&path, describe(&conn, &e).text))?;
+    }
     prepare(&conn).map_err(|e| err(&path, e))?;
     let snapshot = load(&conn).map_err(|e| err(&path, e))?;
-    let committed = Arc::new(AtomicU64::new(0));
+    if full {
+        cap_size(&conn, Some(u32::MAX as i64 - 1)).map_err(|e| err(&path, e))?;
+    }
+    let shared = Arc::new(Shared {
+        committed: AtomicU64::new(0),
+        failing_since: AtomicU64::new(0),
+        attempt_since: AtomicU64::new(0),
+        waiting: AtomicUsize::new(0),
+        cause: Mutex::new(String::new()),
+        epoch: Instant::now(),
+    });
     let (sender, receiver) = channel();
+    let (done_sender, done) = channel::<()>();
     let writer = {
-        let committed = committed.clone();
+        let shared = shared.clone();
         let path = path.clone();
+        let faults = faults.map(Path::to_owned);
         std::thread::Builder::new()
             .name("lichat-store".into())
-            .spawn(move || writer(conn, path, receiver, committed, notify))
+            .spawn(move || {
+                let _done = done_sender;
+                writer(conn, path, receiver, shared, notify, faults)
+            })
             .map_err(|e| err(&dir.join(FILE_NAME), e))?
     };
     Ok((
         Store {
             path,
             sender,
-            committed,
+            shared,
             next: 1,
             writer: Some(writer),
+            done,
         },
         snapshot,
     ))
 }
 
+/// Test hook: limits the database to its current number of pages (or to
+/// `pages`), so that SQLite reports a full disk when it needs another.
+fn cap_size(conn: &Connection, pages: Option<i64>) -> rusqlite::Result<()> {
+    let pages = match pages {
+        Some(p) => p,
+        None => conn
+            .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))?
+            .max(1),
+    };
+    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+}
+
+/// How a full disk is named in messages and failures.
+pub const DISK_FULL: &str = "the disk is full";
+
+/// An SQLite error in words for people.
+struct Described {
+    text: String,
+    /// The disk (or the user's quota) is full.
+    full: bool,
+}
+
+fn describe(conn: &Connection, e: &rusqlite::Error) -> Described {
+    // SAFETY: the handle is this open connection's own; sqlite3_system_errno
+    // only reads the OS error number SQLite recorded on it.
+    let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+    describe_error(e, errno)
+}
+
+/// Names a full disk as such: SQLite says SQLITE_FULL when a write of the
+/// database or its journal finds no space, but a full disk met while
+/// growing the WAL index shows as a plain I/O error whose OS error is
+/// ENOSPC (or EDQUOT). `errno` is the OS error SQLite recorded for the
+/// connection, 0 if none; it is only trusted when SQLite failed at I/O.
+fn describe_error(e: &rusqlite::Error, errno: i32) -> Described {
+    use rusqlite::ErrorCode as C;
+    let code = e.sqlite_error_code();
+    let os = match code {
+        Some(C::SystemIoFailure | C::DiskFull | C::CannotOpen) if errno != 0 => {
+            Some(io::Error::from_raw_os_error(errno))
+        }
+        _ => None,
+    };
+    // "No space left on device (os error 28)" without the number.
+    let os_text = |o: &io::Error| {
+        let text = o.to_string();
+        text.split(" (os error")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let os_full = os.as_ref().is_some_and(|o| {
+        matches!(
+            o.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
+    });
+    if os_full {
+        let text = os.as_ref().map(os_text).unwrap_or_default();
+        return Described {
+            text: format!("{DISK_FULL} ({text})"),
+            full: true,
+        };
+    }
+    if code == Some(C::DiskFull) {
+        return Described {
+            text: DISK_FULL.to_owned(),
+            full: true,
+        };
+    }
+    let text = match &os {
+        Some(o) => format!("{e} ({})", os_text(o)),
+        None => e.to_string(),
+    };
+    Described { text, full: false }
+}
+
+/// The message of a failed start-up step: a full disk is said as such,
+/// whatever the step; anything else says which step failed.
+fn step_failed(conn: &Connection, step: &str, e: rusqlite::Error) -> String {
+    let d = describe(conn, &e);
+    if d.full || step.is_empty() {
+        d.text
+    } else {
+        format!("{step}: {}", d.text)
+    }
+}
+
 fn prepare(conn: &Connection) -> Result<(), String> {
     conn.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(|e| format!("cannot be read: {e}"))?;
+        .map_err(|e| step_failed(conn, "cannot be read", e))?;
     if check != "ok" {
         return Err(format!("fails its integrity check: {check}"));
     }
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(format!("cannot switch to WAL mode (got {mode})"));
     }
     conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     migrate(conn)
 }
 
@@ -172,7 +313,7 @@ const MIGRATIONS: &[&str] = &[
 fn migrate(conn: &Connection) -> Result<(), String> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     if version > SCHEMA_VERSION {
         return Err(format!(
             "schema version {version} is newer than this server's {SCHEMA_VERSION}"
@@ -185,7 +326,13 @@ fn migrate(conn: &Connection) -> Result<(), String> {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()
         };
-        step().map_err(|e| format!("migration to schema version {} failed: {e}", i + 1))?;
+        step().map_err(|e| {
+            step_failed(
+                conn,
+                &format!("migration to schema version {} failed", i + 1),
+                e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -198,7 +345,7 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
     let mut snapshot = Snapshot::default();
     let mut stmt = conn
         .prepare("SELECT name, salt, iterations, hash, registered_on, last_used FROM profiles")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
@@ -210,10 +357,10 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
                 r.get::<_, i64>(5)?,
             ))
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     for row in rows {
         let (name, salt, iterations, hash, registered_on, last_used) =
-            row.map_err(|e| e.to_string())?;
+            row.map_err(|e| step_failed(conn, "", e))?;
         let (Ok(salt), Ok(hash), Ok(iterations)) = (
             <[u8; 16]>::try_from(salt.as_slice()),
             <[u8; 32]>::try_from(hash.as_slice()),
@@ -234,7 +381,7 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
     }
     let mut stmt = conn
         .prepare("SELECT name, registrant, rules, lifetime, last_used FROM channels")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
@@ -245,9 +392,10 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
                 r.get::<_, i64>(4)?,
             ))
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| step_failed(conn, "", e))?;
     for row in rows {
-        let (name, registrant, rules, lifetime, last_used) = row.map_err(|e| e.to_string())?;
+        let (name, registrant, rules, lifetime, last_used) =
+            row.map_err(|e| step_failed(conn, "", e))?;
         let rules = rules_from_text(&rules)
             .ok_or_else(|| format!("the channel {name:?} has damaged permission rules"))?;
         snapshot.channels.push(ChannelRecord {
@@ -341,60 +489,323 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
     Ok(())
 }
 
-fn commit(conn: &mut Connection, batches: &[(Ticket, Vec<Change>)]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    for (_, changes) in batches {
+/// The records waiting for a commit, coalesced by key: the latest record
+/// of each profile and of each channel, a deletion being a record too.
+/// While commits fail, this is bounded by the number of names the server
+/// knows, not by the number of changes made meanwhile.
+#[derive(Default)]
+struct Waiting {
+    profiles: HashMap<NameKey, Change>,
+    channels: HashMap<NameKey, Change>,
+    /// The highest ticket merged.
+    ticket: Ticket,
+}
+
+impl Waiting {
+    fn merge(&mut self, ticket: Ticket, changes: Vec<Change>) {
+        self.ticket = self.ticket.max(ticket);
         for change in changes {
-            apply(&tx, change)?;
+            let (map, key) = match &change {
+                Change::Profile(p) => (&mut self.profiles, name_key(&p.name)),
+                Change::DeleteProfile(name) => (&mut self.profiles, name_key(name)),
+                Change::Channel(c) => (&mut self.channels, name_key(&c.name)),
+                Change::DeleteChannel(name) => (&mut self.channels, name_key(name)),
+            };
+            map.insert(key, change);
         }
     }
+
+    fn len(&self) -> usize {
+        self.profiles.len() + self.channels.len()
+    }
+
+    fn clear(&mut self) {
+        for map in [&mut self.profiles, &mut self.channels] {
+            if map.capacity() > 1024 {
+                *map = HashMap::new();
+            } else {
+                map.clear();
+            }
+        }
+    }
+
+    /// For the log: what is waiting, a few names of each kind.
+    fn summary(&self) -> String {
+        fn names(map: &HashMap<NameKey, Change>) -> String {
+            let mut names: Vec<&str> = map
+                .values()
+                .map(|c| match c {
+                    Change::Profile(p) => p.name.as_str(),
+                    Change::Channel(c) => c.name.as_str(),
+                    Change::DeleteProfile(n) | Change::DeleteChannel(n) => n.as_str(),
+                })
+                .collect();
+            names.sort_unstable();
+            let more = names.len().saturating_sub(10);
+            names.truncate(10);
+            let mut text = names
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if more > 0 {
+                text.push_str(&format!(" and {more} more"));
+            }
+            text
+        }
+        format!(
+            "{} profile record(s) [{}] and {} channel record(s) [{}]",
+            self.profiles.len(),
+            names(&self.profiles),
+            self.channels.len(),
+            names(&self.channels)
+        )
+    }
+}
+
+/// What the test hook's control file asks of each commit (see
+/// [`FAULTS_ENV`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Fail as SQLite does when the disk is full.
+    Full,
+    /// Do not finish until the file says otherwise.
+    Hold,
+}
+
+fn read_fault(path: &Path) -> Fault {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match text.trim() {
+            "full" => Fault::Full,
+            "hold" => Fault::Hold,
+            _ => Fault::None,
+        },
+        Err(_) => Fault::None,
+    }
+}
+
+/// One commit of everything waiting.
+fn attempt(
+    conn: &mut Connection,
+    waiting: &Waiting,
+    faults: Option<&Path>,
+) -> rusqlite::Result<()> {
+    if let Some(path) = faults {
+        loop {
+            match read_fault(path) {
+                Fault::None => break,
+                Fault::Full => {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                        None,
+                    ));
+                }
+                Fault::Hold => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+    if waiting.len() == 0 {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for change in waiting.profiles.values().chain(waiting.channels.values()) {
+        apply(&tx, change)?;
+    }
     tx.commit()
+}
+
+/// First pause before retrying a failed commit; it doubles up to
+/// [`LAST_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// Longest pause between retries: how late a recovered disk is noticed.
+const LAST_RETRY: Duration = Duration::from_secs(2);
+/// While commits keep failing, one log line per this interval.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+struct Failing {
+    since: Instant,
+    attempts: u64,
+    delay: Duration,
+    retry_at: Instant,
+    logged_at: Instant,
+    cause: String,
 }
 
 fn writer(
     mut conn: Connection,
     path: PathBuf,
     receiver: Receiver<Message>,
-    committed: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     notify: Arc<dyn Notify>,
+    faults: Option<PathBuf>,
 ) {
-    let mut batches: Vec<(Ticket, Vec<Change>)> = Vec::new();
+    let mut waiting = Waiting::default();
+    let mut committed: Ticket = 0;
+    let mut failing: Option<Failing> = None;
     let mut stopping = false;
-    while !stopping {
-        // Wait for one batch, then take every batch already waiting: they
-        // all go into one transaction.
-        match receiver.recv() {
-            Ok(Message::Batch(t, c)) => batches.push((t, c)),
-            Ok(Message::Stop) | Err(_) => stopping = true,
-        }
-        while let Ok(m) = receiver.try_recv() {
+    loop {
+        // Wait for a batch while all is committed, for the next retry
+        // while commits fail (taking batches meanwhile, so that nothing
+        // piles up in the channel), not at all when stopping.
+        let first = if stopping {
+            None
+        } else if let Some(f) = &failing {
+            match receiver.recv_timeout(f.retry_at.saturating_duration_since(Instant::now())) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Message::Stop),
+            }
+        } else {
+            Some(receiver.recv().unwrap_or(Message::Stop))
+        };
+        // Every batch already waiting goes into the same transaction.
+        for m in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| receiver.try_recv().ok()))
+        {
             match m {
-                Message::Batch(t, c) => batches.push((t, c)),
+                Message::Batch(t, c) => waiting.merge(t, c),
                 Message::Stop => stopping = true,
             }
         }
-        if batches.is_empty() {
+        shared.waiting.store(waiting.len(), Ordering::Relaxed);
+        if waiting.ticket == committed {
+            if stopping {
+                break;
+            }
             continue;
         }
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match commit(&mut conn, &batches) {
-                Ok(()) => break,
-                Err(e) => {
-                    // Nothing is confirmed until it commits: the replies
-                    // stay held while the disk refuses.
-                    log::error!("database {}: commit failed, retrying: {e}", path.display());
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
+        if let Some(f) = &failing
+            && !stopping
+            && Instant::now() < f.retry_at
+        {
+            continue;
+        }
+        shared
+            .attempt_since
+            .store(shared.stamp(Instant::now()), Ordering::Release);
+        let result = attempt(&mut conn, &waiting, faults.as_deref());
+        shared.attempt_since.store(0, Ordering::Release);
+        match result {
+            Ok(()) => {
+                committed = waiting.ticket;
+                waiting.clear();
+                shared.waiting.store(0, Ordering::Relaxed);
+                shared.committed.store(committed, Ordering::Release);
+                if let Some(f) = failing.take() {
+                    shared.failing_since.store(0, Ordering::Release);
+                    log::warn!(
+                        "database {}: commits succeed again after {:.1} s and {} failed attempt(s); \
+                         everything that waited is saved",
+                        path.display(),
+                        f.since.elapsed().as_secs_f64(),
+                        f.attempts
+                    );
+                }
+                notify.notify();
+            }
+            Err(e) => {
+                let cause = describe(&conn, &e).text;
+                let now = Instant::now();
+                match &mut failing {
+                    None => {
+                        // Nothing is confirmed until it commits: the loop
+                        // holds the replies, and after a while reports
+                        // their changes as failed and undoes them.
+                        log::error!(
+                            "database {}: commit failed: {cause}; {} kept, retrying until it succeeds",
+                            path.display(),
+                            waiting.summary()
+                        );
+                        shared.set_failure(&cause, now);
+                        failing = Some(Failing {
+                            since: now,
+                            attempts: 1,
+                            delay: FIRST_RETRY,
+                            retry_at: now + FIRST_RETRY,
+                            logged_at: now,
+                            cause: cause.clone(),
+                        });
+                        notify.notify();
+                    }
+                    Some(f) => {
+                        f.attempts += 1;
+                        f.delay = (f.delay * 2).min(LAST_RETRY);
+                        f.retry_at = now + f.delay;
+                        if cause != f.cause {
+                            shared.set_failure(&cause, f.since);
+                            f.cause = cause.clone();
+                        }
+                        if now.duration_since(f.logged_at) >= LOG_EVERY {
+                            f.logged_at = now;
+                            log::error!(
+                                "database {}: commits still fail after {} attempts in {:.0} s: {cause}; \
+                                 {} waiting",
+                                path.display(),
+                                f.attempts,
+                                f.since.elapsed().as_secs_f64(),
+                                waiting.summary()
+                            );
+                        }
+                    }
+                }
+                if stopping {
+                    log::error!(
+                        "database {}: stopping with {} not saved ({cause})",
+                        path.display(),
+                        waiting.summary()
+                    );
+                    break;
                 }
             }
         }
-        let last = batches.last().map_or(0, |b| b.0);
-        batches.clear();
-        committed.store(last, Ordering::Release);
-        notify.notify();
     }
 }
+
+/// What the writer publishes for the loop. Only atomics are read on every
+/// loop turn; the mutex holds the failure's text, written when commits
+/// start failing and read when the loop reports it.
+struct Shared {
+    committed: AtomicU64,
+    /// When commits started failing (see [`Shared::stamp`]); zero while
+    /// they succeed.
+    failing_since: AtomicU64,
+    /// When the commit under way started; zero between commits.
+    attempt_since: AtomicU64,
+    /// Records waiting for a commit.
+    waiting: AtomicUsize,
+    cause: Mutex<String>,
+    epoch: Instant,
+}
+
+impl Shared {
+    /// An instant as milliseconds after `epoch`, plus one, so that zero
+    /// can mean "none".
+    fn stamp(&self, at: Instant) -> u64 {
+        let ms = at.saturating_duration_since(self.epoch).as_millis();
+        u64::try_from(ms).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// How long ago a stamp was; `None` for zero.
+    fn age(&self, stamp: &AtomicU64) -> Option<Duration> {
+        let since = Duration::from_millis(stamp.load(Ordering::Acquire).checked_sub(1)?);
+        Some(self.epoch.elapsed().saturating_sub(since))
+    }
+
+    fn set_failure(&self, cause: &str, since: Instant) {
+        match self.cause.lock() {
+            Ok(mut c) => *c = cause.to_owned(),
+            Err(p) => *p.into_inner() = cause.to_owned(),
+        }
+        self.failing_since
+            .store(self.stamp(since), Ordering::Release);
+    }
+}
+
+/// A commit running this long counts as failing, from its start: a disk
+/// that does not answer must not hold confirmations for ever either.
+const STUCK: Duration = Duration::from_secs(1);
 
 impl Store {
     /// The database file.
@@ -419,16 +830,50 @@ impl Store {
 
     /// The highest ticket whose changes are committed.
     pub fn committed(&self) -> Ticket {
-        self.committed.load(Ordering::Acquire)
+        self.shared.committed.load(Ordering::Acquire)
     }
 
-    /// Waits until everything submitted is committed, then stops the
-    /// writer (shutdown).
+    /// How long commits have been failing, or the commit under way has
+    /// been running once that is over a second; `None` while they
+    /// succeed.
+    pub fn failing_for(&self) -> Option<Duration> {
+        let failing = self.shared.age(&self.shared.failing_since);
+        let running = self.running();
+        failing.max(running)
+    }
+
+    fn running(&self) -> Option<Duration> {
+        self.shared
+            .age(&self.shared.attempt_since)
+            .filter(|d| *d >= STUCK)
+    }
+
+    /// Why commits fail, e.g. "the disk is full", or that the disk has not
+    /// answered for a while; `None` while commits succeed.
+    pub fn failure(&self) -> Option<String> {
+        if self.shared.age(&self.shared.failing_since).is_some() {
+            return Some(match self.shared.cause.lock() {
+                Ok(c) => c.clone(),
+                Err(p) => p.into_inner().clone(),
+            });
+        }
+        let running = self.running()?;
+        Some(format!(
+            "the disk has not answered for {} s",
+            running.as_secs()
+        ))
+    }
+
+    /// Records (one per profile or channel, changes coalesced) handed to
+    /// the writer and not yet committed.
+    pub fn waiting(&self) -> usize {
+        self.shared.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Stops the writer after it committed everything submitted, or after
+    /// one last failed attempt while commits fail (the writer logs what
+    /// was not saved); waits for it (shutdown).
     pub fn close(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
         let _ = self.sender.send(Message::Stop);
         if let Some(w) = self.writer.take()
             && w.join().is_err()
@@ -436,11 +881,45 @@ impl Store {
             log::error!("database {}: the writer failed", self.path.display());
         }
     }
+
+    /// Like [`Store::close`], but waits at most `limit` (a commit that
+    /// does not return, on a disk that hangs, must not hold up shutdown).
+    /// Returns false if the writer had not finished.
+    pub fn close_within(mut self, limit: Duration) -> bool {
+        self.stop(limit)
+    }
+
+    fn stop(&mut self, limit: Duration) -> bool {
+        let Some(w) = self.writer.take() else {
+            return true;
+        };
+        let _ = self.sender.send(Message::Stop);
+        // The writer holds the other end of `done` until it returns.
+        match self.done.recv_timeout(limit) {
+            Err(RecvTimeoutError::Timeout) => {
+                log::error!(
+                    "database {}: the writer did not finish within {} ms; {} record(s) and \
+                     batches after ticket {} may not be saved",
+                    self.path.display(),
+                    limit.as_millis(),
+                    self.waiting(),
+                    self.committed()
+                );
+                false
+            }
+            _ => {
+                if w.join().is_err() {
+                    log::error!("database {}: the writer failed", self.path.display());
+                }
+                true
+            }
+        }
+    }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.stop();
+        self.stop(Duration::from_secs(1));
     }
 }
 
@@ -450,4 +929,42 @@ pub fn read_snapshot(dir: &Path) -> Result<Snapshot, StoreError> {
     let conn = Connection::open(&path).map_err(|e| err(&path, e))?;
     prepare(&conn).map_err(|e| err(&path, e))?;
     load(&conn).map_err(|e| err(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    /// An error as SQLite returns it, with its message.
+    fn sqlite(code: i32) -> rusqlite::Error {
+        let message = ffi::code_to_str(code).to_owned();
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
+    }
+
+    #[test]
+    fn a_full_disk_is_called_so_whichever_way_sqlite_reports_it() {
+        // A database on a full tmpfs fails its first read with this: SQLite
+        // cannot grow the WAL index, and the OS said ENOSPC.
+        let d = describe_error(&sqlite(ffi::SQLITE_IOERR_SHMSIZE), 28);
+        assert!(d.full);
+        assert_eq!(d.text, "the disk is full (No space left on device)");
+        // EDQUOT: the user's quota is as full as a disk.
+        assert!(describe_error(&sqlite(ffi::SQLITE_IOERR_WRITE), 122).full);
+        // A fresh database on a full disk: SQLITE_FULL, no OS error kept.
+        let d = describe_error(&sqlite(ffi::SQLITE_FULL), 0);
+        assert!(d.full);
+        assert_eq!(d.text, DISK_FULL);
+    }
+
+    #[test]
+    fn other_errors_keep_sqlites_text_and_the_os_error_of_an_io_failure() {
+        let d = describe_error(&sqlite(ffi::SQLITE_IOERR_READ), 5);
+        assert!(!d.full);
+        assert_eq!(d.text, "disk I/O error (Input/output error)");
+        // An OS error left from before is not blamed for a non-I/O error.
+        let d = describe_error(&sqlite(ffi::SQLITE_NOTADB), 28);
+        assert!(!d.full);
+        assert_eq!(d.text, "file is not a database");
+    }
 }

@@ -59,8 +59,58 @@ pub fn start(extra: &[&str]) -> Server {
 
 /// Spawns the server on `data_dir`, which outlives it (for restarts).
 pub fn start_in(data_dir: &std::path::Path, extra: &[&str]) -> Server {
+    spawn(data_dir, extra, None)
+}
+
+/// The control file of the store's test hook (`LICHAT_TEST_STORE_FAULTS`):
+/// what it says applies to every commit the server attempts from then on.
+pub struct Faults {
+    path: std::path::PathBuf,
+}
+
+impl Faults {
+    /// A control file that asks for nothing yet.
+    pub fn new() -> Faults {
+        let path = std::env::temp_dir().join(format!(
+            "lichat-faults-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let faults = Faults { path };
+        faults.set("");
+        faults
+    }
+
+    /// `full`: commits fail as on a full disk; `hold`: commits wait;
+    /// anything else: commits work.
+    pub fn set(&self, what: &str) {
+        std::fs::write(&self.path, what).expect("write the fault file");
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for Faults {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Spawns the server on `data_dir` with its store's test hook reading
+/// `faults`.
+pub fn start_with_faults(data_dir: &std::path::Path, extra: &[&str], faults: &Faults) -> Server {
+    spawn(data_dir, extra, Some(faults.path()))
+}
+
+fn spawn(data_dir: &std::path::Path, extra: &[&str], faults: Option<&std::path::Path>) -> Server {
     let data_dir = data_dir.to_owned();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"));
+    if let Some(path) = faults {
+        cmd.env("LICHAT_TEST_STORE_FAULTS", path);
+    }
     cmd.args([
         "--port",
         "0",

@@ -2,7 +2,9 @@
 //! what the engine sends is parsed back into objects per connection.
 #![allow(dead_code)]
 
-use lichat_tcp_server::engine::{Config, ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
+use lichat_tcp_server::engine::{
+    Config, ConfirmId, ConnId, Engine, Outbox, Refusal, Time, UNIX_TO_UNIVERSAL,
+};
 use lichat_tcp_server::protocol::Rule;
 use lichat_tcp_server::wire::{Known, Object, ReadError, Value, read_object};
 use std::collections::{HashMap, HashSet};
@@ -19,6 +21,12 @@ pub struct Harness {
     /// Password jobs run so far.
     pub jobs_run: usize,
     next_id: u64,
+    /// Leave confirmations unsettled, as while the store has not
+    /// committed them (by default they count as committed at once).
+    pub keep_unsettled: bool,
+    /// The confirming sends seen while `keep_unsettled`: the receiving
+    /// connection, the update's class and the confirmation.
+    pub confirmations: Vec<(ConnId, Known, ConfirmId)>,
 }
 
 pub fn config() -> Config {
@@ -43,6 +51,8 @@ impl Harness {
             closed: HashSet::new(),
             jobs_run: 0,
             next_id: 1000,
+            keep_unsettled: false,
+            confirmations: Vec::new(),
         }
     }
 
@@ -50,16 +60,25 @@ impl Harness {
         // Password jobs run here, as the net layer's hashing thread would.
         self.jobs_run += self.out.jobs.len();
         self.engine.complete_jobs(self.now, &mut self.out);
-        for (conn, bytes) in self.out.sends.drain(..) {
+        let mut confirms = self.out.confirms.iter().peekable();
+        for (i, (conn, bytes)) in self.out.sends.drain(..).enumerate() {
             assert_eq!(bytes.last(), Some(&0), "every update ends with NUL (3.1)");
             let obj =
                 read_object(&bytes[..bytes.len() - 1]).expect("the engine prints readable updates");
+            if let Some(&(_, id)) = confirms.next_if(|c| c.0 == i) {
+                self.confirmations.push((conn, class(&obj), id));
+            }
             self.inbox.entry(conn).or_default().push(obj);
         }
         for conn in self.out.closes.drain(..) {
             self.closed.insert(conn);
         }
-        self.out.confirm = false;
+        // Confirmations count as committed at once, as without a store.
+        self.out.confirms.clear();
+        if !self.keep_unsettled {
+            self.confirmations.clear();
+            self.engine.settle(ConfirmId::MAX);
+        }
     }
 
     pub fn open(&mut self, conn: ConnId) {
@@ -221,6 +240,14 @@ impl Harness {
             );
         }
         got
+    }
+
+    /// The store cannot commit: the engine withdraws every unsettled
+    /// confirmation; what it sends is collected as usual.
+    pub fn fail_pending(&mut self, cause: &str) -> Vec<Refusal> {
+        let refused = self.engine.fail_pending(cause, self.now, &mut self.out);
+        self.collect();
+        refused
     }
 
     pub fn shutdown(&mut self) {

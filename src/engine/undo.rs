@@ -1,0 +1,257 @@
+//! Confirmations that wait for the store, and undoing the changes the
+//! store could not save.
+//!
+//! A reply that confirms a durable change (§5.2 `register`, §5.3.1
+//! `create` of a regular channel, §5.3.2 `permissions`, `grant`, `deny`)
+//! is listed in [`Outbox::confirms`] under a [`ConfirmId`] the engine hands
+//! out. The engine applies the change in memory at once and keeps a small
+//! record of what undoes it. The caller, which knows when the store has
+//! committed what, ends each confirmation one way or the other:
+//!
+//! - [`Engine::settle`]: committed; the undo record is dropped.
+//! - [`Engine::fail_pending`]: the store cannot commit; every unsettled
+//!   change is undone in memory (newest first), the undo is itself recorded
+//!   as a durable change so the disk matches memory once it recovers, and
+//!   each confirmation is replaced by a failure naming the cause.
+//!
+//! Confirmations are settled in order, so the unsettled ones are always
+//! the newest. While [`Engine::set_store_failure`] holds a cause, changes
+//! that would need a confirmation are refused before anything changes.
+
+use super::state::ChanId;
+use super::{ConnId, Engine, Failure, Outbox, Password, Request, Time, print_shared};
+use crate::protocol::Rule;
+use crate::wire::{Known, Value};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// Identifies one confirmed durable change until it is settled or failed;
+/// increasing, starting at 1.
+pub type ConfirmId = u64;
+
+/// A confirmation withdrawn by [`Engine::fail_pending`]: the connection
+/// whose update made the change, and the failure update (§3.2, with the
+/// update's ID as `update-id`) that takes the confirmation's place there.
+/// Copies of the confirmation sent to the user's other connections are to
+/// be dropped.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The confirmation withdrawn.
+    pub id: ConfirmId,
+    /// The connection that sent the update.
+    pub conn: ConnId,
+    /// The printed failure.
+    pub failure: Rc<[u8]>,
+}
+
+/// What undoes one change.
+#[derive(Debug)]
+pub(crate) enum Undo {
+    /// §5.2 a profile was registered (`before` is `None`) or its password
+    /// changed (`before` is the old one).
+    Profile {
+        name: String,
+        before: Option<Password>,
+    },
+    /// §5.3.1 a regular channel was created.
+    Channel { name: String },
+    /// §5.3.2 a channel's rules changed; `before` is the whole old set.
+    Rules {
+        name: String,
+        before: Vec<(Known, Rule)>,
+    },
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: ConfirmId,
+    conn: ConnId,
+    update_id: Value,
+    undo: Undo,
+}
+
+/// The unsettled confirmations, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    entries: VecDeque<Entry>,
+    next: ConfirmId,
+}
+
+/// The text of a failure for a change the store could not save.
+fn not_saved(cause: &str) -> String {
+    format!("The server could not save this change: {cause}.")
+}
+
+impl Engine {
+    /// Lists the sends from index `first` on as confirming one change made
+    /// by the update `update_id` from `conn`; `undo` reverts it. A change
+    /// to a channel that is not stored (anonymous, primary) confirms
+    /// nothing: its replies need not wait.
+    pub(super) fn confirm(
+        &mut self,
+        out: &mut Outbox,
+        first: usize,
+        conn: ConnId,
+        update_id: Value,
+        undo: Undo,
+    ) {
+        if let Undo::Channel { name } | Undo::Rules { name, .. } = &undo
+            && !self.is_stored_channel(name)
+        {
+            return;
+        }
+        let pending = &mut self.undo;
+        pending.next += 1;
+        let id = pending.next;
+        pending.entries.push_back(Entry {
+            id,
+            conn,
+            update_id,
+            undo,
+        });
+        for i in first..out.sends.len() {
+            out.confirms.push((i, id));
+        }
+    }
+
+    /// Every confirmation up to `upto` is committed: forget how to undo it.
+    pub fn settle(&mut self, upto: ConfirmId) {
+        let entries = &mut self.undo.entries;
+        while entries.front().is_some_and(|e| e.id <= upto) {
+            entries.pop_front();
+        }
+        if entries.is_empty() && entries.capacity() > 64 {
+            *entries = VecDeque::new();
+        }
+    }
+
+    /// Number of confirmations neither settled nor failed.
+    pub fn unsettled(&self) -> usize {
+        self.undo.entries.len()
+    }
+
+    /// The store cannot commit: undoes every unsettled change, newest
+    /// first, and returns the failures that replace their confirmations,
+    /// oldest first. The undo's own durable changes, and the `leave`s of a
+    /// removed channel's members, go into `out`.
+    pub fn fail_pending(&mut self, cause: &str, now: Time, out: &mut Outbox) -> Vec<Refusal> {
+        let mut refused = Vec::with_capacity(self.undo.entries.len());
+        while let Some(entry) = self.undo.entries.pop_back() {
+            let class = match entry.undo {
+                Undo::Profile { .. } => Known::RegistrationRejected,
+                Undo::Channel { .. } | Undo::Rules { .. } => Known::UpdateFailure,
+            };
+            log::warn!(
+                "{} not saved ({cause}): undone",
+                match &entry.undo {
+                    Undo::Profile { name, .. } => format!("registration of {name:?}"),
+                    Undo::Channel { name } => format!("channel {name:?}"),
+                    Undo::Rules { name, .. } => format!("rules of channel {name:?}"),
+                }
+            );
+            self.revert(entry.undo, now, out);
+            let f = self.failure(class, Some(entry.update_id), not_saved(cause), now);
+            if let Some(failure) = print_shared(&f) {
+                refused.push(Refusal {
+                    id: entry.id,
+                    conn: entry.conn,
+                    failure,
+                });
+            }
+        }
+        refused.reverse();
+        refused
+    }
+
+    /// Tells the engine whether the store can commit: while `cause` is
+    /// set, updates that would change durable state and need a
+    /// confirmation are refused with a failure naming it.
+    pub fn set_store_failure(&mut self, cause: Option<String>) {
+        self.store_failure = cause;
+    }
+
+    /// The refusal of an update that would need a confirmation while the
+    /// store cannot commit. Updates that change nothing durable (an
+    /// anonymous `create`, a `permissions` that only asks) pass.
+    pub(super) fn refuse_if_store_fails(&self, req: &Request) -> Result<(), Failure> {
+        let Some(cause) = &self.store_failure else {
+            return Ok(());
+        };
+        let class = match req.class {
+            Known::Register => Known::RegistrationRejected,
+            Known::Create if req.str_field(Known::KChannel).is_some() => Known::UpdateFailure,
+            Known::Permissions
+                if req
+                    .update
+                    .get(Known::KPermissions)
+                    .and_then(Value::as_list)
+                    .is_some_and(|l| !l.is_empty()) =>
+            {
+                Known::UpdateFailure
+            }
+            Known::Grant | Known::Deny => Known::UpdateFailure,
+            _ => return Ok(()),
+        };
+        if matches!(req.class, Known::Permissions | Known::Grant | Known::Deny)
+            && !req
+                .str_field(Known::KChannel)
+                .is_some_and(|n| self.is_stored_channel(n))
+        {
+            return Ok(());
+        }
+        Err(Failure::new(class, not_saved(cause)))
+    }
+
+    /// Whether a channel's rules are stored: regular channels but the
+    /// primary one.
+    fn is_stored_channel(&self, name: &str) -> bool {
+        self.state
+            .find_channel(name)
+            .is_some_and(|c| c != self.state.primary && !self.state.channel(c).anonymous)
+    }
+
+    fn revert(&mut self, undo: Undo, now: Time, out: &mut Outbox) {
+        match undo {
+            Undo::Profile { name, before: None } => {
+                if self.state.remove_profile(&name).is_some() {
+                    out.changes.push(super::Change::DeleteProfile(name));
+                }
+            }
+            Undo::Profile {
+                name,
+                before: Some(password),
+            } => {
+                if let Some(p) = self.state.find_profile_mut(&name) {
+                    p.password = password;
+                    self.profile_changed(&name, out);
+                }
+            }
+            Undo::Channel { name } => {
+                if let Some(chan) = self.state.find_channel(&name) {
+                    self.remove_unsaved_channel(chan, now, out);
+                    out.changes.push(super::Change::DeleteChannel(name));
+                }
+            }
+            Undo::Rules { name, before } => {
+                if let Some(chan) = self.state.find_channel(&name) {
+                    self.state.channel_mut(chan).rules = before;
+                    self.channel_changed(chan, out);
+                }
+            }
+        }
+    }
+
+    /// Removes a channel whose creation was not saved: each member is told
+    /// by its own `leave` (§5.4.2) that it is out; the channel is gone, so
+    /// the others' leaves would tell nothing more.
+    fn remove_unsaved_channel(&mut self, chan: ChanId, now: Time, out: &mut Outbox) {
+        let members = self.state.channel(chan).members.clone();
+        for user in members {
+            let name = self.state.user(user).name.clone();
+            let leave = self.leave_update(&name, chan, None, now);
+            self.send_user(out, user, &leave);
+            self.state.part(user, chan, now);
+        }
+        self.state.remove_channel(chan);
+    }
+}
