@@ -2,8 +2,9 @@
 //! default permission rules (§2.4, §2.5).
 
 use super::random::random_hex;
-use super::registry::{self, ChannelKind};
+use super::registry::ChannelKind;
 use super::state::{ChanId, Channel};
+use super::table;
 use super::undo::Undo;
 use super::{Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
 use crate::protocol::{self, Rule};
@@ -18,7 +19,7 @@ impl Engine {
         let Some(bytes) = super::print_shared(update) else {
             return;
         };
-        let hooks = registry::hooks();
+        let hooks = table::hooks();
         let members = &self.state.channel(chan).members;
         out.sends.reserve(members.len());
         if hooks.recipient.is_empty() {
@@ -45,7 +46,7 @@ impl Engine {
     /// the primary channel on connect): the join hooks run, after its
     /// `join` went out.
     pub(super) fn joined(&mut self, user: super::state::UserId, chan: ChanId, out: &mut Outbox) {
-        for hook in &registry::hooks().on_join {
+        for hook in &table::hooks().on_join {
             hook(self, user, chan, out);
         }
     }
@@ -186,7 +187,7 @@ impl Engine {
         } else {
             ChannelKind::Regular
         };
-        let rules = registry::default_rules(kind, &registrant);
+        let rules = table::default_rules(kind, &registrant);
         let chan = self.state.add_channel(Channel {
             name,
             registrant: registrant.clone(),
@@ -280,7 +281,7 @@ impl Engine {
             .get(Known::KUpdate)
             .and_then(Value::as_symbol)
             .and_then(|s| s.known())
-            .filter(|&k| registry::is_ruled_class(k));
+            .filter(|&k| table::is_ruled_class(k));
         let Some(class) = class else {
             return Err(Failure::new(
                 Known::InvalidPermissions,
@@ -430,7 +431,7 @@ fn parse_rule(rule: &Value, max_names: usize) -> Result<(Known, Rule), String> {
     let class = items[0]
         .as_symbol()
         .and_then(|s| s.known())
-        .filter(|&k| registry::is_ruled_class(k))
+        .filter(|&k| table::is_ruled_class(k))
         .ok_or_else(|| {
             format!(
                 "{:?} does not name an update type this server handles.",

@@ -87,7 +87,7 @@ impl Engine {
         }
         // Extensions may refuse the connection here (ip bans, blacklists).
         if let Some(c) = self.state.connection(conn) {
-            for hook in &super::registry::hooks().on_connect {
+            for hook in &super::table::hooks().on_connect {
                 hook(self, c, update)?;
             }
         }
@@ -171,7 +171,7 @@ impl Engine {
         update.set(
             Known::KExtensions,
             Value::List(
-                super::registry::extension_names()
+                super::table::extension_names()
                     .iter()
                     .map(|e| Value::string(*e))
                     .collect(),

@@ -1,6 +1,6 @@
 //! §5.5 server information retrieval.
 
-use super::registry;
+use super::table;
 use super::{Engine, Failure, Outbox, Request, send_to};
 use crate::wire::{Known, Value};
 
@@ -69,7 +69,7 @@ impl Engine {
         // Every class a rule governs that the rules permit (§2.5, with the
         // primary channel's rule where the channel has none), and the
         // connection upkeep that no rule governs.
-        let permitted: Vec<Value> = registry::handled()
+        let permitted: Vec<Value> = table::handled()
             .filter(|d| {
                 if d.checks.upkeep {
                     d.class != Known::Connect

@@ -11,6 +11,7 @@ mod profiles;
 mod random;
 pub mod registry;
 mod state;
+pub mod table;
 mod undo;
 
 use crate::protocol::{self, Ty, is_update};
@@ -228,7 +229,8 @@ pub struct Engine {
 impl Engine {
     /// A new engine with the primary channel and server user in place.
     pub fn new(config: Config, now: Time) -> Engine {
-        let state = state::State::new(&config, now);
+        let rules = table::default_rules(registry::ChannelKind::Primary, &config.name);
+        let state = state::State::new(&config, now, rules);
         Engine {
             config,
             state,
@@ -255,7 +257,7 @@ impl Engine {
             // another version) would make `capabilities` disagree with
             // the rules (§5.5.4); they are dropped.
             let mut rules = c.rules;
-            rules.retain(|(k, _)| registry::is_ruled_class(*k));
+            rules.retain(|(k, _)| table::is_ruled_class(*k));
             self.state.add_channel(ChannelState {
                 name: c.name,
                 registrant: c.registrant,
@@ -474,7 +476,7 @@ impl Engine {
         };
         // §5.1.3 the class must be an update the server knows.
         let class = update.class.known();
-        let def = class.and_then(registry::class_def);
+        let def = class.and_then(table::class_def);
         let (Some(class), Some(def)) = (class, def) else {
             let text = match update.class.known() {
                 Some(k) if is_update(k) => {
@@ -747,7 +749,7 @@ impl Connection {
 /// Keeps the fields a distributed update may carry: those of its class and
 /// the extension-package fields the server knows; drops the rest (§6).
 fn retain_known_fields(update: &mut Object, class: Known) {
-    let fields = registry::fields_of(class).unwrap_or(&[]);
+    let fields = table::fields_of(class).unwrap_or(&[]);
     update.fields.retain(|(k, _)| match k {
         Symbol::Known(k) => {
             k.package() == crate::wire::Package::Shirakumo || fields.iter().any(|f| f.key == *k)

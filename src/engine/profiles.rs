@@ -1,20 +1,12 @@
 //! §2.3 profiles and §5.2 registration, with password hashing, and the
 //! expiry of unused profiles and channels.
 
-use super::state::Profile;
+use super::state::{Profile, Waiting};
 use super::undo::Undo;
 use super::{Change, ConnId, Engine, Failure, Outbox, Request, Time, retain_known_fields, send_to};
 use crate::wire::{Known, Object, Value};
 use sha2::Sha256;
 use std::collections::VecDeque;
-
-/// What a connection waits for: a password job and the update that
-/// continues when it is done.
-#[derive(Debug)]
-pub(crate) struct Waiting {
-    job: u64,
-    update: Object,
-}
 
 /// The hashing a password job does.
 #[derive(Clone, Debug)]

@@ -1,20 +1,13 @@
-//! The one table of every update class the server handles: its fields
-//! (§1.4), its handler, which §5.1 checks apply to it, its default rules
-//! in primary, regular and anonymous channels (§2.4, §2.5), and the
-//! extension it belongs to. Routing, field checks, default rule sets,
-//! `capabilities` (§5.5.4) and the `:extensions` of the `connect` reply
-//! (§4.1.11) are all read from here, so they cannot disagree.
-//!
-//! The core classes are one [`Extension`] without a name; each Shirakumo
-//! extension is one file under `ext/` listed in [`EXTENSIONS`].
+//! What the class table is made of: an entry per update class the server
+//! handles (fields §1.4, handler, §5.1 checks, default rules §2.4–§2.5)
+//! and an [`Extension`] grouping entries with the hooks it needs. The
+//! table itself, and everything derived from it, is `table.rs`.
 
-use super::ext;
 use super::state::{ChanId, UserId};
 use super::{Engine, Failure, Outbox, Request};
 use crate::protocol::{Field, Rule};
 use crate::wire::{Known, Object};
 use std::rc::Rc;
-use std::sync::OnceLock;
 
 /// A handler: the update passed §5.1, the handler does the rest.
 pub(crate) type Handler = fn(&mut Engine, &mut Request, &mut Outbox) -> Result<(), Failure>;
@@ -81,7 +74,8 @@ pub(crate) enum DefaultRule {
 }
 
 impl DefaultRule {
-    fn rule(self, registrant: &str) -> Option<Rule> {
+    /// The rule for a channel registered by `registrant`, if any.
+    pub fn rule(self, registrant: &str) -> Option<Rule> {
         match self {
             DefaultRule::Unset => None,
             DefaultRule::Anyone => Some(Rule::anyone()),
@@ -171,81 +165,6 @@ pub(crate) struct Extension {
     pub hooks: Hooks,
 }
 
-/// The core protocol and every extension the server implements.
-pub(crate) const EXTENSIONS: &[&Extension] = ext::ALL;
-
-/// The hooks of every extension, gathered once.
-#[derive(Default)]
-pub(crate) struct HookSet {
-    pub on_connect: Vec<ConnectHook>,
-    pub recipient: Vec<RecipientHook>,
-    pub distributed: Vec<DistributedHook>,
-    pub on_join: Vec<JoinHook>,
-}
-
-struct Table {
-    by_class: Vec<Option<&'static ClassDef>>,
-    hooks: HookSet,
-    names: Vec<&'static str>,
-}
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut by_class = vec![None; Known::ALL.len()];
-        let mut hooks = HookSet::default();
-        let mut names = Vec::new();
-        for ext in EXTENSIONS {
-            for def in ext.classes {
-                debug_assert!(by_class[def.class as usize].is_none(), "{:?}", def.class);
-                by_class[def.class as usize] = Some(def);
-            }
-            let h = ext.hooks;
-            hooks.on_connect.extend(h.on_connect);
-            hooks.recipient.extend(h.recipient);
-            hooks.distributed.extend(h.distributed);
-            hooks.on_join.extend(h.on_join);
-            names.extend_from_slice(ext.names);
-        }
-        Table {
-            by_class,
-            hooks,
-            names,
-        }
-    })
-}
-
-/// The entry of a class the server handles.
-pub(crate) fn class_def(class: Known) -> Option<&'static ClassDef> {
-    table().by_class[class as usize]
-}
-
-/// The fields of a class the server handles.
-pub fn fields_of(class: Known) -> Option<&'static [Field]> {
-    class_def(class).map(|d| d.fields)
-}
-
-/// Every class the server handles, in the order of [`Known::ALL`].
-pub(crate) fn handled() -> impl Iterator<Item = &'static ClassDef> {
-    table().by_class.iter().flatten().copied()
-}
-
-/// The hooks of all extensions.
-pub(crate) fn hooks() -> &'static HookSet {
-    &table().hooks
-}
-
-/// §4.1.11 the extension names advertised in the `connect` reply.
-pub fn extension_names() -> &'static [&'static str] {
-    &table().names
-}
-
-/// True for the classes a rule can be given for (§2.5): those the server
-/// handles, connection upkeep excepted.
-pub(crate) fn is_ruled_class(class: Known) -> bool {
-    class_def(class).is_some_and(|d| !d.checks.upkeep)
-}
-
 /// The three kinds of channel, for their default rules.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ChannelKind {
@@ -255,19 +174,4 @@ pub(crate) enum ChannelKind {
     Regular,
     /// §2.4.2.
     Anonymous,
-}
-
-/// The default rule set of a new channel of `kind` whose registrant is
-/// `registrant`, in the table's order.
-pub(crate) fn default_rules(kind: ChannelKind, registrant: &str) -> Vec<(Known, Rule)> {
-    handled()
-        .filter_map(|d| {
-            let rule = match kind {
-                ChannelKind::Primary => d.rules.primary,
-                ChannelKind::Regular => d.rules.regular,
-                ChannelKind::Anonymous => d.rules.anonymous,
-            };
-            rule.rule(registrant).map(|r| (d.class, r))
-        })
-        .collect()
 }

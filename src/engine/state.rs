@@ -22,9 +22,17 @@ pub(crate) struct Connection {
     pub flood_frame: u64,
     pub flood_count: u32,
     /// The password job this connection waits for, if any.
-    pub waiting: Option<super::profiles::Waiting>,
+    pub waiting: Option<Waiting>,
     /// Updates that arrived while waiting, handled once the job is done.
     pub deferred: std::collections::VecDeque<Result<crate::wire::Object, crate::wire::ReadError>>,
+}
+
+/// What a connection waits for: a password job and the update that
+/// continues when it is done (§4.1.7, §5.2).
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub job: u64,
+    pub update: crate::wire::Object,
 }
 
 /// §2.2 a user: a unique name, its connections and the channels it is in.
@@ -125,7 +133,8 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(config: &Config, now: Time) -> State {
+    /// The server user and the primary channel (§2.4.1) with `rules`.
+    pub fn new(config: &Config, now: Time, rules: Vec<(Known, Rule)>) -> State {
         let mut s = State {
             conns: Vec::new(),
             conn_count: 0,
@@ -143,10 +152,7 @@ impl State {
         s.primary = s.add_channel(Channel {
             name: config.name.clone(),
             registrant: config.name.clone(),
-            rules: super::registry::default_rules(
-                super::registry::ChannelKind::Primary,
-                &config.name,
-            ),
+            rules,
             anonymous: false,
             last_used: now,
             lifetime: u64::MAX,

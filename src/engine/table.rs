@@ -1,0 +1,102 @@
+//! The class table: every update class the server handles, gathered
+//! once from the core protocol and the extensions listed in `ext/`, and
+//! what is derived from it (routing, fields, default rules, hooks, the
+//! advertised extension names), so that none of these can disagree.
+
+use super::ext;
+use super::registry::{
+    ChannelKind, ClassDef, ConnectHook, DistributedHook, Extension, JoinHook, RecipientHook,
+};
+use crate::protocol::{Field, Rule};
+use crate::wire::Known;
+use std::sync::OnceLock;
+
+/// The core protocol and every extension the server implements.
+const EXTENSIONS: &[&Extension] = ext::ALL;
+
+/// The hooks of every extension, gathered once.
+#[derive(Default)]
+pub(crate) struct HookSet {
+    pub on_connect: Vec<ConnectHook>,
+    pub recipient: Vec<RecipientHook>,
+    pub distributed: Vec<DistributedHook>,
+    pub on_join: Vec<JoinHook>,
+}
+
+struct Table {
+    by_class: Vec<Option<&'static ClassDef>>,
+    hooks: HookSet,
+    names: Vec<&'static str>,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut by_class = vec![None; Known::ALL.len()];
+        let mut hooks = HookSet::default();
+        let mut names = Vec::new();
+        for ext in EXTENSIONS {
+            for def in ext.classes {
+                debug_assert!(by_class[def.class as usize].is_none(), "{:?}", def.class);
+                by_class[def.class as usize] = Some(def);
+            }
+            let h = ext.hooks;
+            hooks.on_connect.extend(h.on_connect);
+            hooks.recipient.extend(h.recipient);
+            hooks.distributed.extend(h.distributed);
+            hooks.on_join.extend(h.on_join);
+            names.extend_from_slice(ext.names);
+        }
+        Table {
+            by_class,
+            hooks,
+            names,
+        }
+    })
+}
+
+/// The entry of a class the server handles.
+pub(crate) fn class_def(class: Known) -> Option<&'static ClassDef> {
+    table().by_class[class as usize]
+}
+
+/// The fields of a class the server handles.
+pub fn fields_of(class: Known) -> Option<&'static [Field]> {
+    class_def(class).map(|d| d.fields)
+}
+
+/// Every class the server handles, in the order of [`Known::ALL`].
+pub(crate) fn handled() -> impl Iterator<Item = &'static ClassDef> {
+    table().by_class.iter().flatten().copied()
+}
+
+/// The hooks of all extensions.
+pub(crate) fn hooks() -> &'static HookSet {
+    &table().hooks
+}
+
+/// §4.1.11 the extension names advertised in the `connect` reply.
+pub fn extension_names() -> &'static [&'static str] {
+    &table().names
+}
+
+/// True for the classes a rule can be given for (§2.5): those the server
+/// handles, connection upkeep excepted.
+pub(crate) fn is_ruled_class(class: Known) -> bool {
+    class_def(class).is_some_and(|d| !d.checks.upkeep)
+}
+
+/// The default rule set of a new channel of `kind` whose registrant is
+/// `registrant`, in the table's order.
+pub(crate) fn default_rules(kind: ChannelKind, registrant: &str) -> Vec<(Known, Rule)> {
+    handled()
+        .filter_map(|d| {
+            let rule = match kind {
+                ChannelKind::Primary => d.rules.primary,
+                ChannelKind::Regular => d.rules.regular,
+                ChannelKind::Anonymous => d.rules.anonymous,
+            };
+            rule.rule(registrant).map(|r| (d.class, r))
+        })
+        .collect()
+}
