@@ -219,6 +219,7 @@ fn while_commits_fail_the_writer_keeps_one_record_per_name_and_saves_them_later(
             },
             registered_on: 1,
             last_used,
+            data: Default::default(),
         })
     };
     let channel = |name: &str, last_used| {
@@ -228,6 +229,7 @@ fn while_commits_fail_the_writer_keeps_one_record_per_name_and_saves_them_later(
             rules: Vec::new(),
             lifetime: 60,
             last_used,
+            data: Default::default(),
         })
     };
     store.submit(vec![profile(0)]);
@@ -277,5 +279,59 @@ fn closing_while_commits_fail_gives_up_after_one_last_attempt() {
     std::fs::write(&faults, "full").unwrap();
     store.submit(vec![Change::DeleteProfile("ann".into())]);
     assert!(store.close_within(std::time::Duration::from_secs(1)));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn extension_data_of_channels_and_profiles_survives_restart_without_a_migration_2_3_2_4() {
+    use lichat_tcp_server::engine::{ChannelRecord, ExtData, Password, Profile};
+    use lichat_tcp_server::wire::Value;
+    let dir = temp_dir("ext-data");
+    let mut data = ExtData::default();
+    data.set("shirakumo-quiet", Value::List(vec![Value::string("bob")]));
+    data.set("shirakumo-pause", Value::int(30));
+    data.set("shirakumo-gone", Value::int(1));
+    data.set("shirakumo-gone", Value::NIL);
+    persist(
+        &dir,
+        vec![
+            Change::Profile(Profile {
+                name: "ann".into(),
+                password: Password {
+                    salt: [1; 16],
+                    iterations: 1,
+                    hash: [2; 32],
+                },
+                registered_on: 1,
+                last_used: 2,
+                data: data.clone(),
+            }),
+            Change::Channel(ChannelRecord {
+                name: "den".into(),
+                registrant: "ann".into(),
+                rules: Vec::new(),
+                lifetime: 60,
+                last_used: 3,
+                data: data.clone(),
+            }),
+        ],
+    );
+    let snapshot = store::read_snapshot(&dir).expect("readable");
+    assert_eq!(snapshot.profiles[0].data, data);
+    assert_eq!(snapshot.channels[0].data, data);
+    assert_eq!(data.get("shirakumo-pause"), Some(&Value::int(30)));
+    assert_eq!(data.get("shirakumo-gone"), None);
+    // The engine keeps it, and writes it back with the channel's changes.
+    let mut h = restarted_engine(&dir);
+    assert_eq!(h.engine.channel("den").unwrap().data, data);
+    h.login(1, "bob");
+    h.expect_ok(1, "(join :id 2 :channel \"den\")");
+    // Its last member going writes the channel (its last use) again.
+    h.send(1, "(disconnect :id 3)");
+    let written = h.take_changes().into_iter().find_map(|c| match c {
+        Change::Channel(c) if c.name == "den" => Some(c),
+        _ => None,
+    });
+    assert_eq!(written.expect("den was written").data, data);
     let _ = std::fs::remove_dir_all(dir);
 }

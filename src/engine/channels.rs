@@ -200,6 +200,7 @@ impl Engine {
                 .state
                 .connection(req.conn)
                 .map(|c| super::state::addr_key(c.ip)),
+            data: Default::default(),
         });
         // Step 5.
         self.state.join(req.user, chan);

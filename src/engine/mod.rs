@@ -6,6 +6,7 @@ mod channels;
 mod connect;
 mod core;
 mod ext;
+mod ext_data;
 mod info;
 mod profiles;
 mod random;
@@ -21,6 +22,7 @@ use state::{Connection, UserId};
 use std::net::IpAddr;
 use std::rc::Rc;
 
+pub use ext_data::ExtData;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
 use state::Channel as ChannelState;
 pub use state::{Channel, Profile, User};
@@ -163,6 +165,8 @@ pub struct ChannelRecord {
     pub lifetime: u64,
     /// When it was last in use.
     pub last_used: Time,
+    /// What extensions keep on it.
+    pub data: ExtData,
 }
 
 /// Durable state loaded at start-up.
@@ -267,6 +271,7 @@ impl Engine {
                 lifetime: c.lifetime,
                 members: Vec::new(),
                 creator_addr: None,
+                data: c.data,
             });
         }
     }
@@ -283,6 +288,7 @@ impl Engine {
             rules: c.rules.clone(),
             lifetime: c.lifetime,
             last_used: c.last_used,
+            data: c.data.clone(),
         }));
     }
 

@@ -203,6 +203,7 @@ impl Engine {
                 password: hashed,
                 registered_on: now,
                 last_used: now,
+                data: Default::default(),
             }),
         }
         self.profile_changed(&name, out);

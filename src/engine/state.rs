@@ -55,6 +55,8 @@ pub struct Profile {
     pub registered_on: Time,
     /// When its user last existed on the server.
     pub last_used: Time,
+    /// What extensions keep on it.
+    pub data: super::ExtData,
 }
 
 /// §2.4 a channel and its permission rules.
@@ -76,6 +78,8 @@ pub struct Channel {
     /// The address it was created from, for the per-address creation
     /// quota; unknown for channels loaded at start-up.
     pub(crate) creator_addr: Option<AddrKey>,
+    /// What extensions keep on it (stored with regular channels).
+    pub data: super::ExtData,
 }
 
 /// An address as the creation quota counts it: an IPv4 address, or the
@@ -158,6 +162,7 @@ impl State {
             lifetime: u64::MAX,
             members: Vec::new(),
             creator_addr: None,
+            data: Default::default(),
         });
         s.join(s.server_user, s.primary);
         s

@@ -18,7 +18,7 @@
 //! waiting, which bounds the writer's memory by the number of profiles and
 //! channels; everything is committed once the disk takes it again.
 
-use crate::engine::{Change, ChannelRecord, Password, Profile, Snapshot};
+use crate::engine::{Change, ChannelRecord, ExtData, Password, Profile, Snapshot};
 use crate::protocol::NameKey;
 use crate::protocol::{Rule, name_key};
 use crate::wire::{self, Known, Value};
@@ -344,7 +344,9 @@ fn time(v: i64) -> u64 {
 fn load(conn: &Connection) -> Result<Snapshot, String> {
     let mut snapshot = Snapshot::default();
     let mut stmt = conn
-        .prepare("SELECT name, salt, iterations, hash, registered_on, last_used FROM profiles")
+        .prepare(
+            "SELECT name, salt, iterations, hash, registered_on, last_used, data FROM profiles",
+        )
         .map_err(|e| step_failed(conn, "", e))?;
     let rows = stmt
         .query_map([], |r| {
@@ -355,12 +357,15 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
                 r.get::<_, Vec<u8>>(3)?,
                 r.get::<_, i64>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })
         .map_err(|e| step_failed(conn, "", e))?;
     for row in rows {
-        let (name, salt, iterations, hash, registered_on, last_used) =
+        let (name, salt, iterations, hash, registered_on, last_used, data) =
             row.map_err(|e| step_failed(conn, "", e))?;
+        let data = data_from_text(&data)
+            .ok_or_else(|| format!("the profile {name:?} has damaged extension data"))?;
         let (Ok(salt), Ok(hash), Ok(iterations)) = (
             <[u8; 16]>::try_from(salt.as_slice()),
             <[u8; 32]>::try_from(hash.as_slice()),
@@ -377,10 +382,11 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
             },
             registered_on: time(registered_on),
             last_used: time(last_used),
+            data,
         });
     }
     let mut stmt = conn
-        .prepare("SELECT name, registrant, rules, lifetime, last_used FROM channels")
+        .prepare("SELECT name, registrant, rules, lifetime, last_used, data FROM channels")
         .map_err(|e| step_failed(conn, "", e))?;
     let rows = stmt
         .query_map([], |r| {
@@ -390,12 +396,15 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
             ))
         })
         .map_err(|e| step_failed(conn, "", e))?;
     for row in rows {
-        let (name, registrant, rules, lifetime, last_used) =
+        let (name, registrant, rules, lifetime, last_used, data) =
             row.map_err(|e| step_failed(conn, "", e))?;
+        let data = data_from_text(&data)
+            .ok_or_else(|| format!("the channel {name:?} has damaged extension data"))?;
         let rules = rules_from_text(&rules)
             .ok_or_else(|| format!("the channel {name:?} has damaged permission rules"))?;
         snapshot.channels.push(ChannelRecord {
@@ -404,6 +413,7 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
             rules,
             lifetime: time(lifetime),
             last_used: time(last_used),
+            data,
         });
     }
     Ok(snapshot)
@@ -421,6 +431,22 @@ fn rules_to_text(rules: &[(Known, Rule)]) -> String {
     // Rules hold known symbols and strings only: they always print.
     let _ = wire::print_value(&value, &mut out);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// Extension data as wire text: `(("shirakumo-quiet" ...) ...)`.
+fn data_to_text(data: &ExtData) -> String {
+    let mut out = Vec::new();
+    if wire::print_value(&data.to_value(), &mut out).is_err() {
+        // Extensions keep printable values; one that is not is dropped
+        // rather than stored damaged.
+        log::error!("extension data that cannot be printed is not stored");
+        return "()".into();
+    }
+    String::from_utf8(out).unwrap_or_else(|_| "()".into())
+}
+
+fn data_from_text(text: &str) -> Option<ExtData> {
+    ExtData::from_value(&wire::read_value(text.as_bytes()).ok()?)
 }
 
 fn rules_from_text(text: &str) -> Option<Vec<(Known, Rule)>> {
@@ -446,10 +472,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
     match change {
         Change::Profile(p) => {
             tx.prepare_cached(
-                "INSERT INTO profiles (key, name, salt, iterations, hash, registered_on, last_used)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO profiles (key, name, salt, iterations, hash, registered_on, last_used, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(key) DO UPDATE SET name = ?2, salt = ?3, iterations = ?4,
-                   hash = ?5, registered_on = ?6, last_used = ?7",
+                   hash = ?5, registered_on = ?6, last_used = ?7, data = ?8",
             )?
             .execute(params![
                 &*name_key(&p.name),
@@ -459,6 +485,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 &p.password.hash[..],
                 clamp(p.registered_on),
                 clamp(p.last_used),
+                data_to_text(&p.data),
             ])?;
         }
         Change::DeleteProfile(name) => {
@@ -467,10 +494,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
         }
         Change::Channel(c) => {
             tx.prepare_cached(
-                "INSERT INTO channels (key, name, registrant, rules, lifetime, last_used)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO channels (key, name, registrant, rules, lifetime, last_used, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(key) DO UPDATE SET name = ?2, registrant = ?3, rules = ?4,
-                   lifetime = ?5, last_used = ?6",
+                   lifetime = ?5, last_used = ?6, data = ?7",
             )?
             .execute(params![
                 &*name_key(&c.name),
@@ -479,6 +506,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 rules_to_text(&c.rules),
                 clamp(c.lifetime),
                 clamp(c.last_used),
+                data_to_text(&c.data),
             ])?;
         }
         Change::DeleteChannel(name) => {
