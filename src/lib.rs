@@ -5,4 +5,5 @@ pub mod engine;
 pub mod net;
 pub mod protocol;
 pub mod store;
+pub mod timer;
 pub mod wire;

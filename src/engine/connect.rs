@@ -3,7 +3,7 @@
 use super::profiles::HashWork;
 use super::random::random_hex;
 use super::state::UserId;
-use super::{ConnId, Engine, Failure, Outbox, Password, Request, Time, send_to};
+use super::{ConnEvent, ConnId, Engine, Failure, Outbox, Password, Request, Time, send_to};
 
 /// How a connection is being closed (§4.3).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -160,6 +160,8 @@ impl Engine {
         if let Some(c) = self.state.connection_mut(conn) {
             c.user = Some(user);
         }
+        self.arm_activity(conn, now);
+        out.events.push(ConnEvent::Established(conn));
         if let Some(p) = self.state.find_profile_mut(&name) {
             p.last_used = now;
             self.profile_changed(&name, out);
@@ -278,6 +280,7 @@ impl Engine {
         let Some(c) = self.state.remove_connection(conn) else {
             return;
         };
+        self.disarm(c.timer);
         if matches!(how, Close::WithDisconnect | Close::Shutdown) {
             let d = self.server_update(Known::Disconnect, now);
             send_to(out, conn, &d);

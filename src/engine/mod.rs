@@ -13,6 +13,7 @@ mod random;
 pub mod registry;
 mod state;
 pub mod table;
+mod timers;
 mod undo;
 
 use crate::protocol::{self, Ty, is_update};
@@ -70,6 +71,13 @@ pub struct Config {
     /// §2.5 names one permission rule may list; a longer rule is refused
     /// with `invalid-permissions` (§5.3.2.1.2).
     pub max_rule_names: usize,
+    /// §4.1: seconds allowed between accepting a socket and its `connect`.
+    pub connect_timeout: u64,
+    /// §4.2: seconds without an update before the server sends a `ping`.
+    pub ping_interval: u64,
+    /// §4.2: seconds without an update before the connection is dropped
+    /// with `connection-unstable`.
+    pub idle_timeout: u64,
     /// Server-wide salt mixed into every password hash (§5.2).
     pub salt: String,
     /// PBKDF2 iterations for new password hashes (§5.2).
@@ -93,6 +101,9 @@ impl Default for Config {
             unregistered_channel_lifetime: 3600,
             max_profiles: 100_000,
             max_rule_names: 1000,
+            connect_timeout: 10,
+            ping_interval: 60,
+            idle_timeout: 120,
             salt: String::new(),
             hash_iterations: profiles::DEFAULT_ITERATIONS,
             profile_lifetime: THIRTY_DAYS,
@@ -125,6 +136,8 @@ pub struct Outbox {
     /// [`Engine::fail_pending`] if the store cannot commit it. Sends not
     /// listed here need not wait.
     pub confirms: Vec<(usize, ConfirmId)>,
+    /// What changed about connections, in order, for the net layer.
+    pub events: Vec<ConnEvent>,
 }
 
 impl Outbox {
@@ -135,7 +148,20 @@ impl Outbox {
         self.changes.clear();
         self.jobs.clear();
         self.confirms.clear();
+        self.events.clear();
     }
+}
+
+/// A change in a connection's state that the net layer acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// §4.1 completed: the full update size applies from now on.
+    Established(ConnId),
+    /// It waits for a password hash (§4.1.7, §5.2): hand it no updates
+    /// until [`ConnEvent::Ready`].
+    Waiting(ConnId),
+    /// Its password hash is in: hand it updates again.
+    Ready(ConnId),
 }
 
 /// A change of durable state (§2.3 profiles, §2.4 channels), written
@@ -228,6 +254,8 @@ pub struct Engine {
     store_failure: Option<String>,
     /// Suffix of the last guest name made without OS randomness.
     next_guest: u64,
+    /// §4.1–§4.2 connection timers and the next expiry.
+    timers: timers::Timers,
 }
 
 impl Engine {
@@ -243,6 +271,7 @@ impl Engine {
             undo: undo::Pending::default(),
             store_failure: None,
             next_guest: 0,
+            timers: timers::Timers::new(now),
         }
     }
 
@@ -307,6 +336,7 @@ impl Engine {
     /// A socket was accepted; the connection awaits its `connect` (§4.1).
     pub fn open(&mut self, conn: ConnId, ip: IpAddr, now: Time) {
         self.state.open_connection(conn, ip, now);
+        self.arm_connect_timeout(conn, now);
     }
 
     /// True once the connection completed §4.1.
@@ -396,6 +426,8 @@ impl Engine {
         let Some(c) = self.state.connection_mut(conn) else {
             return;
         };
+        // §4.2: any update, readable or not, is a sign of life.
+        c.last_activity = now;
         if c.waiting.is_some() {
             // Handled in order once the password job is done. The net layer
             // stops reading meanwhile, which bounds what can pile up here.

@@ -230,6 +230,7 @@ impl Engine {
         let id = self.next_job;
         if let Some(c) = self.state.connection_mut(conn) {
             c.waiting = Some(Waiting { job: id, update });
+            out.events.push(super::ConnEvent::Waiting(conn));
         }
         out.jobs.push(HashJob {
             conn,
@@ -299,6 +300,13 @@ impl Engine {
             && c.deferred.is_empty()
         {
             c.deferred = VecDeque::new();
+        }
+        if self
+            .state
+            .connection(conn)
+            .is_some_and(|c| c.waiting.is_none())
+        {
+            out.events.push(super::ConnEvent::Ready(conn));
         }
     }
 

@@ -23,6 +23,12 @@ pub(crate) struct Connection {
     pub flood_count: u32,
     /// The password job this connection waits for, if any.
     pub waiting: Option<Waiting>,
+    /// §4.2 when its last update arrived.
+    pub last_activity: Time,
+    /// `last_activity` when the last ping went out: one per quiet spell.
+    pub pinged_for: Option<Time>,
+    /// Its one timer (§4.1 connect timeout, §4.2 activity).
+    pub timer: Option<crate::timer::TimerId>,
     /// Updates that arrived while waiting, handled once the job is done.
     pub deferred: std::collections::VecDeque<Result<crate::wire::Object, crate::wire::ReadError>>,
 }
@@ -184,6 +190,9 @@ impl State {
             flood_frame: 0,
             flood_count: 0,
             waiting: None,
+            last_activity: now,
+            pinged_for: None,
+            timer: None,
             deferred: std::collections::VecDeque::new(),
         });
     }

@@ -4,10 +4,10 @@
 //! the engine decides what is sent.
 
 pub mod hasher;
-pub mod timer;
 
 use crate::engine::{ConfirmId, ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
 use crate::store::{self, Store, StoreError, Ticket};
+use crate::timer::{TimerId, Wheel};
 use crate::wire::{Object, ReadError, Reader};
 use hasher::Hasher;
 use log::{debug, info, trace, warn};
@@ -24,7 +24,6 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use timer::{TimerId, Wheel};
 
 /// Settings of the event loop; the defaults are the original server's.
 #[derive(Clone, Debug)]

@@ -20,6 +20,7 @@ pub struct Harness {
     pub closed: HashSet<ConnId>,
     /// Password jobs run so far.
     pub jobs_run: usize,
+    events: Vec<lichat_tcp_server::engine::ConnEvent>,
     next_id: u64,
     /// Leave confirmations unsettled, as while the store has not
     /// committed them (by default they count as committed at once).
@@ -50,6 +51,7 @@ impl Harness {
             inbox: HashMap::new(),
             closed: HashSet::new(),
             jobs_run: 0,
+            events: Vec::new(),
             next_id: 1000,
             keep_unsettled: false,
             confirmations: Vec::new(),
@@ -73,6 +75,7 @@ impl Harness {
         for conn in self.out.closes.drain(..) {
             self.closed.insert(conn);
         }
+        self.events.append(&mut self.out.events);
         // Confirmations count as committed at once, as without a store.
         self.out.confirms.clear();
         if !self.keep_unsettled {
@@ -163,6 +166,19 @@ impl Harness {
     pub fn call(&mut self, conn: ConnId, update: &str) -> Vec<Object> {
         self.send(conn, update);
         self.take(conn)
+    }
+
+    /// Moves the clock to `now` and lets the engine do what is due then
+    /// (§4.1 connect timeout, §4.2 pings and idle timeouts, expiry).
+    pub fn advance_to(&mut self, now: Time) {
+        self.now = now;
+        self.engine.handle_timeout(now, &mut self.out);
+        self.collect();
+    }
+
+    /// The events the engine reported since the last call.
+    pub fn take_events(&mut self) -> Vec<lichat_tcp_server::engine::ConnEvent> {
+        std::mem::take(&mut self.events)
     }
 
     pub fn timer_ping(&mut self, conn: ConnId) {

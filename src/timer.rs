@@ -94,6 +94,30 @@ impl<T> Wheel<T> {
         }
     }
 
+    /// The earliest tick a timer is due at, if any is scheduled.
+    pub fn next_due(&self) -> Option<u64> {
+        let live = |&(key, generation): &(usize, u64)| {
+            self.entries
+                .get(key)
+                .filter(|e| e.generation == generation)
+                .map(|e| e.at)
+        };
+        // One revolution ahead, tick by tick: the first tick with a timer
+        // due at it is the earliest.
+        for step in 1..=self.slots.len() as u64 {
+            let tick = self.now + step;
+            if self.slots[self.slot_of(tick)]
+                .iter()
+                .filter_map(live)
+                .any(|at| at == tick)
+            {
+                return Some(tick);
+            }
+        }
+        // Everything is further out than one revolution.
+        self.entries.iter().map(|(_, e)| e.at).min()
+    }
+
     /// Moves the wheel to tick `to`, appending the value of every timer due
     /// at or before it to `fired`, in no particular order.
     pub fn advance(&mut self, to: u64, fired: &mut Vec<T>) {
@@ -134,6 +158,24 @@ mod tests {
         w.advance(to, &mut fired);
         fired.sort_unstable();
         fired
+    }
+
+    #[test]
+    fn next_due_is_the_earliest_live_timer_even_a_revolution_out() {
+        let mut w = Wheel::new(8, 100);
+        assert_eq!(w.next_due(), None);
+        let far = w.insert(100 + 8 + 3, 1);
+        assert_eq!(w.next_due(), Some(111), "same slot as 103, a revolution on");
+        w.insert(105, 2);
+        assert_eq!(w.next_due(), Some(105));
+        let near = w.insert(101, 3);
+        assert_eq!(w.next_due(), Some(101));
+        w.cancel(near);
+        assert_eq!(w.next_due(), Some(105));
+        assert_eq!(advance(&mut w, 105), [2]);
+        assert_eq!(w.next_due(), Some(111));
+        w.cancel(far);
+        assert_eq!(w.next_due(), None);
     }
 
     #[test]
