@@ -6,4 +6,5 @@ pub mod net;
 pub mod protocol;
 pub mod store;
 pub mod timer;
+pub mod wake;
 pub mod wire;

@@ -10,9 +10,9 @@ mod ext_data;
 mod info;
 mod profiles;
 mod random;
-pub mod registry;
+mod registry;
 mod state;
-pub mod table;
+mod table;
 mod timers;
 mod undo;
 

@@ -4,6 +4,7 @@
 //! when results are ready.
 
 use crate::engine::{ConnId, HashDone, HashJob};
+use crate::wake::Notify;
 use std::io;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -20,8 +21,8 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    /// Starts the thread; `waker` wakes the loop after each result.
-    pub fn start(waker: Arc<mio::Waker>) -> io::Result<Hasher> {
+    /// Starts the thread; `notify` wakes the loop after each result.
+    pub fn start(notify: Arc<dyn Notify>) -> io::Result<Hasher> {
         let (jobs, inbox) = channel::<HashJob>();
         let (results, done) = channel::<Finished>();
         let thread = std::thread::Builder::new()
@@ -32,9 +33,7 @@ impl Hasher {
                     if results.send((job.conn, job.id, outcome)).is_err() {
                         break;
                     }
-                    if let Err(e) = waker.wake() {
-                        log::error!("cannot wake the event loop after hashing: {e}");
-                    }
+                    notify.notify();
                 }
             })?;
         Ok(Hasher {

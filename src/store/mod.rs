@@ -60,26 +60,7 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// Something the writer thread is woken with when a batch committed.
-pub trait Notify: Send + Sync + 'static {
-    /// Called on the writer thread after each commit.
-    fn notify(&self);
-}
-
-impl Notify for mio::Waker {
-    fn notify(&self) {
-        if let Err(e) = self.wake() {
-            log::error!("cannot wake the event loop after a commit: {e}");
-        }
-    }
-}
-
-/// No notification: for tools and tests that wait with [`Store::sync`].
-pub struct NoNotify;
-
-impl Notify for NoNotify {
-    fn notify(&self) {}
-}
+pub use crate::wake::{NoNotify, Notify};
 
 enum Message {
     Batch(Ticket, Vec<Change>),
