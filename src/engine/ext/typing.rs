@@ -8,7 +8,7 @@ use crate::update_fields;
 use crate::wire::Known as K;
 
 /// §23: the `typing` update.
-pub(crate) const TYPING: Extension = Extension {
+pub(crate) const EXTENSION: Extension = Extension {
     names: &["shirakumo-typing"],
     hooks: Hooks::NONE,
     classes: &[ClassDef {
