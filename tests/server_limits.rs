@@ -72,3 +72,49 @@ fn non_reading_client_is_dropped_at_write_queue_limit_while_others_are_served() 
     // Bob finds his connection closed once he reads what was in flight.
     bob.recv_until_closed();
 }
+
+#[test]
+fn finished_connection_stops_counting_once_its_last_bytes_are_sent_4_1_1() {
+    let server = start(&["--connection-limit", "2"]);
+    let mut ann = server.login("ann");
+    let _bob = server.login("bob");
+    let id = ann.update("disconnect", "");
+    let echo = ann.recv();
+    assert_eq!(class(&echo), "disconnect", "{echo:?}");
+    assert_eq!(common::int(&echo, "id"), Some(id));
+    // Ann keeps her socket open and does not read on: the server has sent
+    // its last bytes to her, so her place is free at once.
+    let mut carl = server.connect();
+    let id = carl.id();
+    carl.send(&format!(
+        "(connect :id {id} :clock {} :from \"carl\" :version \"2.0\")",
+        common::clock()
+    ));
+    let reply = carl.recv();
+    assert_eq!(class(&reply), "connect", "{reply:?}");
+    drop(ann);
+}
+
+#[test]
+fn closed_connections_waiting_for_their_peers_stay_bounded_by_the_limit_4_1_1() {
+    let server = start(&["--connection-limit", "2"]);
+    let _ann = server.login("ann");
+    let before = server.open_fds();
+    // Twenty clients in turn take the free place, disconnect and keep
+    // their sockets open: each would wait for its peer's end of stream
+    // until the close deadline, but no more than the limit wait at once.
+    let mut gone = Vec::new();
+    for i in 0..20 {
+        let mut c = server.login(&format!("user{i}"));
+        c.update("disconnect", "");
+        assert_eq!(class(&c.recv_class("disconnect")), "disconnect");
+        gone.push(c);
+    }
+    let fds = server.open_fds();
+    // Two linger; the last one to finish may still await its freeing at the
+    // end of the server's loop turn.
+    assert!(
+        fds <= before + 3,
+        "{fds} descriptors open, {before} with one client"
+    );
+}

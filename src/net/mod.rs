@@ -98,6 +98,20 @@ enum State {
     Dead,
 }
 
+/// What a connection holds of the server's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Open, or closing with bytes still to send: one of the
+    /// `--connection-limit` places (§4.1.1).
+    Counted,
+    /// Closing with everything sent and the write side shut down, waiting
+    /// for the peer's end of stream so that it sees an orderly close. Does
+    /// not count against the limit; at most as many as the limit linger.
+    Lingering,
+    /// Dead: holds nothing.
+    Released,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// Connect timeout, ping or idle check, whichever is next.
@@ -118,6 +132,7 @@ struct Conn {
     /// Bytes queued and not yet written.
     pending: usize,
     state: State,
+    place: Place,
     established: bool,
     writable_interest: bool,
     dirty: bool,
@@ -187,6 +202,11 @@ pub struct Server {
     /// Connections with held replies.
     held_conns: Vec<ConnId>,
     shutting_down: bool,
+    /// Connections holding a place under `--connection-limit`.
+    counted: usize,
+    /// Closing connections that have sent everything and wait for the
+    /// peer's end of stream.
+    lingering: usize,
 }
 
 /// The current Lichat universal time (§1): seconds since 1900.
@@ -236,6 +256,8 @@ impl Server {
             waker,
             held_conns: Vec::new(),
             shutting_down: false,
+            counted: 0,
+            lingering: 0,
         })
     }
 
@@ -415,19 +437,14 @@ impl Server {
         if self.shutting_down {
             return;
         }
-        let Some(listener) = self.listener.as_mut() else {
-            return;
-        };
         loop {
+            let Some(listener) = self.listener.as_mut() else {
+                return;
+            };
             match listener.accept() {
                 Ok((mut socket, peer)) => {
-                    if self.conns.len() >= self.settings.connection_limit {
-                        // Best effort: a nonblocking write of the refusal,
-                        // then close without building a connection.
-                        let refusal = self.engine.too_many_connections(now);
-                        let _ = socket.write(&refusal);
-                        let _ = socket.shutdown(Shutdown::Write);
-                        info!("refused {peer}: connection limit reached");
+                    if self.counted >= self.settings.connection_limit {
+                        self.refuse(socket, peer, now);
                         continue;
                     }
                     if let Err(e) = socket.set_nodelay(true) {
@@ -454,6 +471,7 @@ impl Server {
                         offset: 0,
                         pending: 0,
                         state: State::Open,
+                        place: Place::Counted,
                         established: false,
                         writable_interest: false,
                         dirty: false,
@@ -465,6 +483,7 @@ impl Server {
                         reason: Reason::Engine,
                         held: VecDeque::new(),
                     });
+                    self.counted += 1;
                     self.engine.open(key, peer.ip(), now);
                     info!("connection {key} opened from {peer}");
                 }
@@ -478,6 +497,20 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// §4.1.1: a connection over the limit gets `too-many-connections` and
+    /// is closed at once, without building a connection. Best effort: one
+    /// nonblocking write, then the write side is shut down.
+    fn refuse(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Time) {
+        let refusal = self.engine.too_many_connections(now);
+        let _ = socket.write(&refusal);
+        let _ = socket.shutdown(Shutdown::Write);
+        // Read what the peer already sent (its `connect`, typically):
+        // closing a socket with unread data resets the connection instead
+        // of ending it, and a reset can overtake the refusal in flight.
+        let _ = socket.read(&mut self.scratch);
+        info!("refused {peer}: connection limit reached");
     }
 
     /// Reads what the socket has (up to the per-turn budget), feeds the
@@ -613,7 +646,8 @@ impl Server {
         self.apply_outbox(tick);
     }
 
-    /// Marks a connection for freeing at the end of the turn.
+    /// Marks a connection for freeing at the end of the turn; its place
+    /// is free at once.
     fn kill(&mut self, key: ConnId) {
         if let Some(conn) = self.conns.get_mut(key)
             && conn.state != State::Dead
@@ -622,7 +656,34 @@ impl Server {
             conn.queue = VecDeque::new();
             conn.held = VecDeque::new();
             conn.pending = 0;
+            match conn.place {
+                Place::Counted => self.counted -= 1,
+                Place::Lingering => self.lingering -= 1,
+                Place::Released => {}
+            }
+            conn.place = Place::Released;
             self.reap.push(key);
+        }
+    }
+
+    /// A closing connection has sent its last bytes: shut down the write
+    /// side and give its place back (§4.1.1). The socket lingers until the
+    /// peer's end of stream or the close deadline, so that the peer sees an
+    /// orderly close, unless the peer is gone already, the server is
+    /// shutting down, or as many as the connection limit linger already
+    /// (the descriptors they hold stay bounded).
+    fn sent_last_bytes(&mut self, key: ConnId) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.place == Place::Counted {
+            let _ = conn.socket.shutdown(Shutdown::Write);
+            conn.place = Place::Lingering;
+            self.counted -= 1;
+            self.lingering += 1;
+        }
+        if conn.peer_eof || self.shutting_down || self.lingering > self.settings.connection_limit {
+            self.kill(key);
         }
     }
 
@@ -791,10 +852,7 @@ impl Server {
                 );
             }
             if conn.state == State::Closing && conn.held.is_empty() {
-                let _ = conn.socket.shutdown(Shutdown::Write);
-                if conn.peer_eof || self.shutting_down {
-                    self.kill(key);
-                }
+                self.sent_last_bytes(key);
             }
             return;
         }
