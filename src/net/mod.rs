@@ -4,15 +4,17 @@
 //! the engine decides what is sent.
 
 pub mod hasher;
+mod ratelog;
 pub mod timer;
 
 use crate::engine::{ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
 use crate::store::{self, Store, StoreError, Ticket};
 use crate::wire::{Object, ReadError, Reader};
 use hasher::Hasher;
-use log::{debug, info, trace, warn};
+use log::{Level, debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use ratelog::RateLog;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -195,7 +197,6 @@ pub struct Server {
     again: Vec<ConnId>,
     reap: Vec<ConnId>,
     next_expire: Time,
-    accept_retry: bool,
     store: Option<Store>,
     hasher: Hasher,
     waker: Arc<mio::Waker>,
@@ -207,6 +208,11 @@ pub struct Server {
     /// Closing connections that have sent everything and wait for the
     /// peer's end of stream.
     lingering: usize,
+    /// Accepting failed (out of descriptors, typically): not again before
+    /// this tick.
+    accept_retry: Option<u64>,
+    refusals: RateLog,
+    accept_failures: RateLog,
 }
 
 /// The current Lichat universal time (§1): seconds since 1900.
@@ -250,7 +256,6 @@ impl Server {
             again: Vec::new(),
             reap: Vec::new(),
             next_expire: now,
-            accept_retry: false,
             store: None,
             hasher,
             waker,
@@ -258,6 +263,9 @@ impl Server {
             shutting_down: false,
             counted: 0,
             lingering: 0,
+            accept_retry: None,
+            refusals: RateLog::new(Level::Info, "refused: connection limit reached"),
+            accept_failures: RateLog::new(Level::Warn, "accept failed"),
         })
     }
 
@@ -379,10 +387,11 @@ impl Server {
                     }
                 }
             }
-            if self.accept_retry {
-                self.accept_retry = false;
+            if self.accept_retry.is_some_and(|at| tick >= at) {
                 self.accept(now, tick);
             }
+            self.refusals.summarize(tick);
+            self.accept_failures.summarize(tick);
             self.finish_jobs(now, tick);
             if !self.again.is_empty() {
                 let again = std::mem::take(&mut self.again);
@@ -433,10 +442,15 @@ impl Server {
         Some(next_tick.saturating_duration_since(now))
     }
 
+    /// Accepts every pending connection. After a failure (out of
+    /// descriptors) the listener's events are ignored until the retry one
+    /// tick later, which accepts whatever queued up meanwhile: the loop
+    /// neither spins nor retries on every turn.
     fn accept(&mut self, now: Time, tick: u64) {
-        if self.shutting_down {
+        if self.shutting_down || self.accept_retry.is_some_and(|at| tick < at) {
             return;
         }
+        self.accept_retry = None;
         loop {
             let Some(listener) = self.listener.as_mut() else {
                 return;
@@ -444,7 +458,7 @@ impl Server {
             match listener.accept() {
                 Ok((mut socket, peer)) => {
                     if self.counted >= self.settings.connection_limit {
-                        self.refuse(socket, peer, now);
+                        self.refuse(socket, peer, now, tick);
                         continue;
                     }
                     if let Err(e) = socket.set_nodelay(true) {
@@ -489,10 +503,14 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer gave up before it was accepted: the next one.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // Out of descriptors or the like: try again next tick.
-                    warn!("accept failed: {e}");
-                    self.accept_retry = true;
+                    if self.accept_failures.event(tick) {
+                        warn!("accept failed: {e}; retrying once a second");
+                    }
+                    self.accept_retry = Some(tick + 1);
                     break;
                 }
             }
@@ -502,7 +520,7 @@ impl Server {
     /// §4.1.1: a connection over the limit gets `too-many-connections` and
     /// is closed at once, without building a connection. Best effort: one
     /// nonblocking write, then the write side is shut down.
-    fn refuse(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Time) {
+    fn refuse(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Time, tick: u64) {
         let refusal = self.engine.too_many_connections(now);
         let _ = socket.write(&refusal);
         let _ = socket.shutdown(Shutdown::Write);
@@ -510,7 +528,9 @@ impl Server {
         // closing a socket with unread data resets the connection instead
         // of ending it, and a reset can overtake the refusal in flight.
         let _ = socket.read(&mut self.scratch);
-        info!("refused {peer}: connection limit reached");
+        if self.refusals.event(tick) {
+            info!("refused {peer}: connection limit reached");
+        }
     }
 
     /// Reads what the socket has (up to the per-turn budget), feeds the
