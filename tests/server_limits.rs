@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Gone, class, start, text};
+use std::io::{ErrorKind, Read};
 use std::time::Duration;
 
 #[test]
@@ -117,4 +118,56 @@ fn closed_connections_waiting_for_their_peers_stay_bounded_by_the_limit_4_1_1() 
         fds <= before + 3,
         "{fds} descriptors open, {before} with one client"
     );
+}
+
+#[test]
+fn client_dropped_for_not_reading_is_reset_so_its_buffers_are_freed() {
+    let mut server = start(&[
+        "--max-write-queue",
+        "65536",
+        "--flood-limit",
+        "1000000",
+        "--max-update-size",
+        "200000",
+    ]);
+    let mut ann = server.login("ann");
+    let mut bob = server.login("bob");
+    ann.update("create", ":channel \"lobby\"");
+    ann.recv_class("join");
+    bob.update("join", ":channel \"lobby\"");
+    bob.recv_class("join");
+    // Bob stops reading; ann sends until he leaves the channel.
+    let big = "y".repeat(50_000);
+    let mut bob_left = false;
+    for _ in 0..2000 {
+        ann.message("lobby", &big);
+        loop {
+            let u = ann.recv();
+            match class(&u).as_str() {
+                "message" => break,
+                "leave" if text(&u, "from") == Some("bob") => bob_left = true,
+                _ => {}
+            }
+        }
+        if bob_left {
+            break;
+        }
+    }
+    assert!(bob_left, "bob was never dropped");
+    server.wait_log("over the limit");
+    // What was in flight is still readable; then the reset, not an orderly
+    // end of stream that the kernel would hold the queue for.
+    bob.stream
+        .set_read_timeout(Some(common::WAIT))
+        .expect("timeout");
+    let mut chunk = vec![0u8; 1 << 16];
+    let end = loop {
+        match bob.stream.read(&mut chunk) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Err(e.kind()),
+        }
+    };
+    assert_eq!(end, Err(ErrorKind::ConnectionReset));
 }

@@ -5,6 +5,7 @@
 
 pub mod hasher;
 mod ratelog;
+mod sockopt;
 pub mod timer;
 
 use crate::engine::{ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
@@ -464,6 +465,9 @@ impl Server {
                     if let Err(e) = socket.set_nodelay(true) {
                         debug!("{peer}: cannot set TCP_NODELAY: {e}");
                     }
+                    if let Err(e) = sockopt::cap_send_buffer(&socket) {
+                        debug!("{peer}: cannot set SO_SNDBUF: {e}");
+                    }
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     if let Err(e) =
@@ -667,11 +671,18 @@ impl Server {
     }
 
     /// Marks a connection for freeing at the end of the turn; its place
-    /// is free at once.
+    /// is free at once. One that still had bytes queued (dropped for not
+    /// reading, or out of time to drain) is reset when closed, so that the
+    /// kernel does not keep its send buffer for a peer that does not read.
     fn kill(&mut self, key: ConnId) {
         if let Some(conn) = self.conns.get_mut(key)
             && conn.state != State::Dead
         {
+            if conn.pending > 0
+                && let Err(e) = sockopt::reset_on_close(&conn.socket)
+            {
+                debug!("connection {key}: cannot set SO_LINGER: {e}");
+            }
             conn.state = State::Dead;
             conn.queue = VecDeque::new();
             conn.held = VecDeque::new();
