@@ -171,3 +171,63 @@ fn client_dropped_for_not_reading_is_reset_so_its_buffers_are_freed() {
     };
     assert_eq!(end, Err(ErrorKind::ConnectionReset));
 }
+
+#[test]
+fn many_clients_dropped_together_for_not_reading_are_all_reset() {
+    let server = start(&[
+        "--max-write-queue",
+        "65536",
+        "--flood-limit",
+        "1000000",
+        "--max-update-size",
+        "200000",
+    ]);
+    let mut ann = server.login("ann");
+    ann.update("create", ":channel \"lobby\"");
+    ann.recv_class("join");
+    // More than are reset in one loop turn.
+    let mut stalled: Vec<_> = (0..20)
+        .map(|i| {
+            let mut c = server.login(&format!("still{i}"));
+            c.update("join", ":channel \"lobby\"");
+            c.recv_class("join");
+            c
+        })
+        .collect();
+    let big = "y".repeat(50_000);
+    let mut left = 0;
+    for _ in 0..2000 {
+        ann.message("lobby", &big);
+        loop {
+            let u = ann.recv();
+            match class(&u).as_str() {
+                "message" => break,
+                "leave" => left += 1,
+                _ => {}
+            }
+        }
+        if left == stalled.len() {
+            break;
+        }
+    }
+    assert_eq!(left, stalled.len(), "not all were dropped");
+    for c in &mut stalled {
+        c.stream
+            .set_read_timeout(Some(common::WAIT))
+            .expect("timeout");
+        let mut chunk = vec![0u8; 1 << 16];
+        let end = loop {
+            match c.stream.read(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => break Err(e.kind()),
+            }
+        };
+        assert_eq!(end, Err(ErrorKind::ConnectionReset), "{}", c.name);
+    }
+    // The server goes on serving.
+    let id = ann.update("ping", "");
+    assert_eq!(common::int(&ann.recv_class("pong"), "id"), Some(id));
+    drop(server);
+}
