@@ -536,10 +536,6 @@ impl Server {
         let refusal = self.engine.too_many_connections(now);
         let _ = socket.write(&refusal);
         let _ = socket.shutdown(Shutdown::Write);
-        // Read what the peer already sent (its `connect`, typically):
-        // closing a socket with unread data resets the connection instead
-        // of ending it, and a reset can overtake the refusal in flight.
-        let _ = socket.read(&mut self.scratch);
         if self.refusals.event(tick) {
             info!("refused {peer}: connection limit reached");
         }
