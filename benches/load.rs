@@ -13,11 +13,17 @@
 //! 5. floor: phase 2 against a bare relay instead of the server; then no
 //!    server at all, one thread writing a 130-byte update to 1000 loopback
 //!    TCP sockets, the least time a single-threaded fan-out to 1000 members
-//!    can take on this machine (for reading phase 2).
+//!    can take on this machine (for reading phase 2);
+//! 6. slowdrop: 50 members of a channel that never read are dropped at the
+//!    write-queue limit (4 MiB) while a sender pushes 2 KB messages into
+//!    it; the latency another member sees, and when the drops happen.
 //!
 //! Bounded in connections and time; stops by itself. Needs about 10 100
 //! file descriptors (`ulimit -n 20000`). Run: `cargo bench --bench load`.
-//! `LOAD_PHASES=fanout,latency,memory,register,floor` picks phases. The server runs on CPU 0
+//! `LOAD_PHASES=fanout,latency,memory,register,floor,slowdrop` picks phases
+//! (`LOAD_SLOWDROP_RATE`, 2000 messages/s, and `LOAD_SLOWDROP_BURST`, 8
+//! messages a write, set phase 6's traffic). `LOAD_SERVER=PATH` runs that
+//! server binary instead of this build's. The server runs on CPU 0
 //! and the generator on CPU 1 (`taskset`; `LOAD_PIN=0` turns it off). In the
 //! latency phase the generator reads every `LOAD_SAMPLE`th member (10) and
 //! naps `LOAD_NAP_US` (500) between polls; `LOAD_SPIN=1` busy-polls instead.
@@ -75,8 +81,10 @@ fn pinned(program: &std::ffi::OsStr) -> Command {
 impl ServerProcess {
     fn start(extra: &[&str]) -> ServerProcess {
         let dir = std::env::temp_dir().join(format!("lichat-load-{}", std::process::id()));
-        let server = env!("CARGO_BIN_EXE_lichat-tcp-server");
-        let mut cmd = pinned(server.as_ref());
+        // `LOAD_SERVER=path` runs another build, e.g. to compare two.
+        let server = std::env::var_os("LOAD_SERVER")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_lichat-tcp-server").into());
+        let mut cmd = pinned(&server);
         cmd.args([
             "--port",
             "0",
@@ -877,7 +885,7 @@ fn main() {
     }
 
     let phases = std::env::var("LOAD_PHASES")
-        .unwrap_or_else(|_| "fanout,latency,memory,register,floor".into());
+        .unwrap_or_else(|_| "fanout,latency,memory,register,floor,slowdrop".into());
     if phases.contains("fanout") || phases.contains("latency") {
         channel_phases(&phases);
     }
@@ -886,6 +894,9 @@ fn main() {
     }
     if phases.contains("floor") {
         floor_phase();
+    }
+    if phases.contains("slowdrop") {
+        slowdrop_phase();
     }
     if !phases.contains("memory") {
         return;
@@ -1194,6 +1205,236 @@ fn register_phase() {
         ms(percentile(&quiet, 0.50)),
         ms(percentile(&quiet, 0.99))
     );
+}
+
+const STALLED: usize = 50;
+const SLOW_CHANNEL: &str = "slow";
+/// Bytes of text in each message of the slowdrop phase.
+const BIG_TEXT: usize = 2048;
+/// The slowdrop phase gives up after this long.
+const SLOWDROP_LIMIT: Duration = Duration::from_secs(40);
+/// How long the slowdrop phase goes on after the last drop.
+const AFTER_DROPS: Duration = Duration::from_secs(1);
+
+/// What the measured member of phase 6 saw: (micros since the phase
+/// began when sent, latency in micros) per message, and when each stalled
+/// member's `leave` arrived (micros since the phase began).
+#[derive(Default)]
+struct SlowdropSeen {
+    messages: Vec<(u64, u32)>,
+    leaves: Vec<u64>,
+}
+
+/// Phase 6: members that never read are dropped at the write-queue limit
+/// while big messages go out; the latency another member sees meanwhile.
+fn slowdrop_phase() {
+    let rate: u64 = std::env::var("LOAD_SLOWDROP_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+        .max(1);
+    let burst: u64 = std::env::var("LOAD_SLOWDROP_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+        .max(1);
+    println!(
+        "== slowdrop: {STALLED} members that never read, {rate} messages/s of {BIG_TEXT} bytes in bursts of {burst}, one member measured =="
+    );
+    let server = ServerProcess::start(&["--max-update-size", "65536"]);
+    let mut sender = open_clients(server.addr, "sd", 0..1, None)
+        .pop()
+        .expect("one sender");
+    sender
+        .write_all(
+            format!(
+                "(create :id 2 :clock {} :from \"sd0\" :channel \"{SLOW_CHANNEL}\")\0",
+                clock()
+            )
+            .as_bytes(),
+        )
+        .expect("create");
+    wait_for(&mut sender, |class, _, ch| {
+        class == "join" && ch == SLOW_CHANNEL
+    });
+    let stalled = open_clients(server.addr, "stall", 0..STALLED, Some(SLOW_CHANNEL));
+    let mut meter = open_clients(server.addr, "meter", 0..1, Some(SLOW_CHANNEL))
+        .pop()
+        .expect("one meter");
+    let epoch = Instant::now();
+    let micros = move || epoch.elapsed().as_micros() as u64;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The sender reads its own copies, or it would be dropped too.
+    let mut sender_in = sender.try_clone().expect("clone");
+    let drain = std::thread::spawn(move || {
+        let mut chunk = vec![0u8; 1 << 16];
+        while let Ok(n) = sender_in.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    let reader = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            meter
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("timeout");
+            let mut seen = SlowdropSeen::default();
+            let mut pending: Vec<u8> = Vec::new();
+            let mut chunk = vec![0u8; 1 << 16];
+            let mut last_drop: Option<Instant> = None;
+            loop {
+                if last_drop.is_some_and(|t| t.elapsed() >= AFTER_DROPS)
+                    || epoch.elapsed() >= SLOWDROP_LIMIT
+                {
+                    break;
+                }
+                let n = match meter.read(&mut chunk) {
+                    Ok(0) => panic!("the measured member was dropped"),
+                    Ok(n) => n,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        continue;
+                    }
+                    Err(e) => panic!("measured member: {e}"),
+                };
+                let now = micros();
+                pending.extend_from_slice(&chunk[..n]);
+                let mut start = 0;
+                while let Some(end) = pending[start..].iter().position(|&b| b == 0) {
+                    let update = &pending[start..start + end];
+                    if update.starts_with(b"(message") {
+                        if let Some(sent) = text_of(update)
+                            .and_then(|t| t.strip_prefix(b"T"))
+                            .and_then(|t| t.split(|&b| b == b'-').next())
+                            .and_then(parse_u64)
+                        {
+                            seen.messages.push((sent, now.saturating_sub(sent) as u32));
+                        }
+                    } else if update.starts_with(b"(leave")
+                        && update.windows(6).any(|w| w == b"\"stall")
+                    {
+                        seen.leaves.push(now);
+                        if seen.leaves.len() == STALLED {
+                            last_drop = Some(Instant::now());
+                        }
+                    }
+                    start += end + 1;
+                }
+                pending.drain(..start);
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            seen
+        })
+    };
+    // Bursts of messages in one write: the server reads a burst in one
+    // turn and queues it for every member, so the members that never read
+    // cross the limit in the same turn.
+    let interval = Duration::from_nanos(1_000_000_000 * burst / rate);
+    let mut next = Instant::now();
+    let mut sent = 0u64;
+    let mut out = Vec::new();
+    let cpu_from = cpu_time(server.child.id());
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep(next - now);
+        }
+        next += interval;
+        out.clear();
+        for _ in 0..burst {
+            let stamp = format!("T{}-", micros());
+            let text = format!("{stamp}{}", "x".repeat(BIG_TEXT - stamp.len()));
+            out.extend_from_slice(
+                format!(
+                    "(message :id 3 :clock {} :from \"sd0\" :channel \"{SLOW_CHANNEL}\" :text \"{text}\")\0",
+                    clock()
+                )
+                .as_bytes(),
+            );
+        }
+        sender.write_all(&out).expect("sender writes");
+        sent += burst;
+    }
+    let cpu = cpu_time(server.child.id()).saturating_sub(cpu_from);
+    let seen = reader.join().expect("reader");
+    // A second after the last drop, while the dropped members' sockets are
+    // still open on this side: what the kernel still holds for them.
+    let (orphans, tcp_pages) = tcp_sockstat();
+    let _ = sender.shutdown(std::net::Shutdown::Both);
+    drain.join().expect("drain");
+    drop(stalled);
+    report_slowdrop(&seen, sent, cpu);
+    println!(
+        "a second after the last drop: {orphans} orphaned TCP sockets, {:.1} MiB of TCP buffers (system-wide)",
+        tcp_pages as f64 * 4096.0 / f64::from(1 << 20)
+    );
+}
+
+/// Orphaned TCP sockets (closed by their process, still sending) and the
+/// pages of TCP buffers in use, from `/proc/net/sockstat`.
+fn tcp_sockstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/net/sockstat").unwrap_or_default();
+    let line = text.lines().find(|l| l.starts_with("TCP:")).unwrap_or("");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let value = |name: &str| {
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (value("orphan"), value("mem"))
+}
+
+fn report_slowdrop(seen: &SlowdropSeen, sent: u64, cpu: Duration) {
+    let ms = |us: u64| us as f64 / 1000.0;
+    println!(
+        "messages sent: {sent}, received by the measured member: {}; server CPU {:.0} ms",
+        seen.messages.len(),
+        cpu.as_secs_f64() * 1000.0
+    );
+    let (Some(&first), Some(&last)) = (seen.leaves.first(), seen.leaves.last()) else {
+        println!("no member was dropped");
+        return;
+    };
+    println!(
+        "{} of {STALLED} dropped, the first at {:.3} s, the last at {:.3} s",
+        seen.leaves.len(),
+        first as f64 / 1e6,
+        last as f64 / 1e6
+    );
+    // Messages sent from 100 ms before the first drop to 100 ms after the
+    // last are the ones the drops can delay.
+    let near = |sent: u64| sent + 100_000 >= first && sent <= last + 100_000;
+    let mut around: Vec<u32> = Vec::new();
+    let mut elsewhere: Vec<u32> = Vec::new();
+    for &(sent, lat) in &seen.messages {
+        if near(sent) {
+            around.push(lat);
+        } else {
+            elsewhere.push(lat);
+        }
+    }
+    if std::env::var_os("LOAD_DUMP").is_some() {
+        for &(sent, lat) in &seen.messages {
+            eprintln!("sample {sent} {lat}");
+        }
+    }
+    let worst = seen
+        .messages
+        .iter()
+        .max_by_key(|m| m.1)
+        .copied()
+        .unwrap_or((0, 0));
+    println!(
+        "worst latency {:.2} ms, for the message sent at {:.3} s",
+        ms(u64::from(worst.1)),
+        worst.0 as f64 / 1e6
+    );
+    print_latencies("latency around the drops", around);
+    print_latencies("latency otherwise", elsewhere);
 }
 
 /// Unless `LOAD_PIN=0`, with `taskset` available: the server runs on CPU 0 and

@@ -4,15 +4,18 @@
 //! the engine decides what is sent.
 
 pub mod hasher;
+mod ratelog;
+mod sockopt;
 
 use crate::engine::{ConfirmId, ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
 use crate::store::{self, Store, StoreError, Ticket};
 use crate::timer::{TimerId, Wheel};
 use crate::wire::{Object, ReadError, Reader};
 use hasher::Hasher;
-use log::{debug, info, trace, warn};
+use log::{Level, debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use ratelog::RateLog;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -114,6 +117,11 @@ pub const BUFFER_COST: usize = 32;
 const WHEEL_SLOTS: usize = 1024;
 /// A write queue that held more buffers than this is given back when empty.
 const KEEP_QUEUE: usize = 16;
+/// Connections reset (closed with bytes still queued) per loop turn at
+/// most; the rest wait for the next turns. The kernel frees a reset
+/// socket's send buffer inside `close`, 20-40 µs for a full one: when many
+/// are dropped in one turn, the others are not kept waiting for all of it.
+const RESETS_PER_TURN: usize = 8;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
@@ -130,6 +138,20 @@ enum State {
     Closing,
     /// Freed at the end of this loop turn; events for it are ignored.
     Dead,
+}
+
+/// What a connection holds of the server's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Open, or closing with bytes still to send: one of the
+    /// `--connection-limit` places (§4.1.1).
+    Counted,
+    /// Closing with everything sent and the write side shut down, waiting
+    /// for the peer's end of stream so that it sees an orderly close. Does
+    /// not count against the limit; at most as many as the limit linger.
+    Lingering,
+    /// Dead: holds nothing.
+    Released,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +174,9 @@ struct Conn {
     /// Bytes queued and not yet written.
     pending: usize,
     state: State,
+    place: Place,
+    /// Dead with bytes still queued: closing it resets the connection.
+    reset: bool,
     established: bool,
     writable_interest: bool,
     dirty: bool,
@@ -235,7 +260,6 @@ pub struct Server {
     again: Vec<ConnId>,
     reap: Vec<ConnId>,
     next_expire: Time,
-    accept_retry: bool,
     store: Option<Store>,
     hasher: Hasher,
     waker: Arc<mio::Waker>,
@@ -248,6 +272,16 @@ pub struct Server {
     /// changes that need a confirmation.
     store_down: bool,
     shutting_down: bool,
+    /// Connections holding a place under `--connection-limit`.
+    counted: usize,
+    /// Closing connections that have sent everything and wait for the
+    /// peer's end of stream.
+    lingering: usize,
+    /// Accepting failed (out of descriptors, typically): not again before
+    /// this tick.
+    accept_retry: Option<u64>,
+    refusals: RateLog,
+    accept_failures: RateLog,
 }
 
 /// The current Lichat universal time (§1): seconds since 1900.
@@ -291,7 +325,6 @@ impl Server {
             again: Vec::new(),
             reap: Vec::new(),
             next_expire: now,
-            accept_retry: false,
             store: None,
             hasher,
             waker,
@@ -299,6 +332,11 @@ impl Server {
             confirming: VecDeque::new(),
             store_down: false,
             shutting_down: false,
+            counted: 0,
+            lingering: 0,
+            accept_retry: None,
+            refusals: RateLog::new(Level::Info, "refused: connection limit reached"),
+            accept_failures: RateLog::new(Level::Warn, "accept failed"),
         })
     }
 
@@ -523,10 +561,11 @@ impl Server {
                     }
                 }
             }
-            if self.accept_retry {
-                self.accept_retry = false;
+            if self.accept_retry.is_some_and(|at| tick >= at) {
                 self.accept(now, tick);
             }
+            self.refusals.summarize(tick);
+            self.accept_failures.summarize(tick);
             for key in again {
                 self.read(key, now, tick);
             }
@@ -560,7 +599,7 @@ impl Server {
     }
 
     fn poll_timeout(&self, shutdown_deadline: Option<Instant>) -> Option<Duration> {
-        if !self.again.is_empty() {
+        if !self.again.is_empty() || !self.reap.is_empty() {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -577,27 +616,30 @@ impl Server {
         Some(next_tick.saturating_duration_since(now))
     }
 
+    /// Accepts every pending connection. After a failure (out of
+    /// descriptors) the listener's events are ignored until the retry one
+    /// tick later, which accepts whatever queued up meanwhile: the loop
+    /// neither spins nor retries on every turn.
     fn accept(&mut self, now: Time, tick: u64) {
-        if self.shutting_down {
+        if self.shutting_down || self.accept_retry.is_some_and(|at| tick < at) {
             return;
         }
-        let Some(listener) = self.listener.as_mut() else {
-            return;
-        };
+        self.accept_retry = None;
         loop {
+            let Some(listener) = self.listener.as_mut() else {
+                return;
+            };
             match listener.accept() {
                 Ok((mut socket, peer)) => {
-                    if self.conns.len() >= self.settings.connection_limit {
-                        // Best effort: a nonblocking write of the refusal,
-                        // then close without building a connection.
-                        let refusal = self.engine.too_many_connections(now);
-                        let _ = socket.write(&refusal);
-                        let _ = socket.shutdown(Shutdown::Write);
-                        info!("refused {peer}: connection limit reached");
+                    if self.counted >= self.settings.connection_limit {
+                        self.refuse(socket, peer, now, tick);
                         continue;
                     }
                     if let Err(e) = socket.set_nodelay(true) {
                         debug!("{peer}: cannot set TCP_NODELAY: {e}");
+                    }
+                    if let Err(e) = sockopt::cap_send_buffer(&socket) {
+                        debug!("{peer}: cannot set SO_SNDBUF: {e}");
                     }
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
@@ -620,6 +662,8 @@ impl Server {
                         offset: 0,
                         pending: 0,
                         state: State::Open,
+                        place: Place::Counted,
+                        reset: false,
                         established: false,
                         writable_interest: false,
                         dirty: false,
@@ -632,18 +676,35 @@ impl Server {
                         held: VecDeque::new(),
                         held_bytes: 0,
                     });
+                    self.counted += 1;
                     self.engine.open(key, peer.ip(), now);
                     info!("connection {key} opened from {peer}");
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer gave up before it was accepted: the next one.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // Out of descriptors or the like: try again next tick.
-                    warn!("accept failed: {e}");
-                    self.accept_retry = true;
+                    if self.accept_failures.event(tick) {
+                        warn!("accept failed: {e}; retrying once a second");
+                    }
+                    self.accept_retry = Some(tick + 1);
                     break;
                 }
             }
+        }
+    }
+
+    /// §4.1.1: a connection over the limit gets `too-many-connections` and
+    /// is closed at once, without building a connection. Best effort: one
+    /// nonblocking write, then the write side is shut down.
+    fn refuse(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Time, tick: u64) {
+        let refusal = self.engine.too_many_connections(now);
+        let _ = socket.write(&refusal);
+        let _ = socket.shutdown(Shutdown::Write);
+        if self.refusals.event(tick) {
+            info!("refused {peer}: connection limit reached");
         }
     }
 
@@ -819,17 +880,53 @@ impl Server {
         self.apply_outbox(tick);
     }
 
-    /// Marks a connection for freeing at the end of the turn.
+    /// Marks a connection for freeing at the end of the turn; its place
+    /// is free at once. One that still had bytes queued (dropped for not
+    /// reading, or out of time to drain) is reset when closed, so that the
+    /// kernel does not keep its send buffer for a peer that does not read.
     fn kill(&mut self, key: ConnId) {
         if let Some(conn) = self.conns.get_mut(key)
             && conn.state != State::Dead
         {
+            if conn.pending > 0 {
+                conn.reset = true;
+                if let Err(e) = sockopt::reset_on_close(&conn.socket) {
+                    debug!("connection {key}: cannot set SO_LINGER: {e}");
+                }
+            }
             conn.state = State::Dead;
             conn.queue = VecDeque::new();
             conn.held = VecDeque::new();
             conn.held_bytes = 0;
             conn.pending = 0;
+            match conn.place {
+                Place::Counted => self.counted -= 1,
+                Place::Lingering => self.lingering -= 1,
+                Place::Released => {}
+            }
+            conn.place = Place::Released;
             self.reap.push(key);
+        }
+    }
+
+    /// A closing connection has sent its last bytes: shut down the write
+    /// side and give its place back (§4.1.1). The socket lingers until the
+    /// peer's end of stream or the close deadline, so that the peer sees an
+    /// orderly close, unless the peer is gone already, the server is
+    /// shutting down, or as many as the connection limit linger already
+    /// (the descriptors they hold stay bounded).
+    fn sent_last_bytes(&mut self, key: ConnId) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.place == Place::Counted {
+            let _ = conn.socket.shutdown(Shutdown::Write);
+            conn.place = Place::Lingering;
+            self.counted -= 1;
+            self.lingering += 1;
+        }
+        if conn.peer_eof || self.shutting_down || self.lingering > self.settings.connection_limit {
+            self.kill(key);
         }
     }
 
@@ -1032,10 +1129,7 @@ impl Server {
                 );
             }
             if conn.state == State::Closing && conn.held.is_empty() {
-                let _ = conn.socket.shutdown(Shutdown::Write);
-                if conn.peer_eof || self.shutting_down {
-                    self.kill(key);
-                }
+                self.sent_last_bytes(key);
             }
             return;
         }
@@ -1163,12 +1257,30 @@ impl Server {
         }
     }
 
-    /// Frees connections marked dead during this turn.
+    /// Frees connections marked dead during this turn, and those left
+    /// from earlier turns; resets beyond [`RESETS_PER_TURN`] wait for the
+    /// next turn (which then comes without waiting).
     fn reap(&mut self) {
-        for key in self.reap.drain(..) {
-            if self.conns.get(key).map(|c| c.state) != Some(State::Dead) {
-                continue;
+        let mut resets = 0;
+        let mut i = 0;
+        while i < self.reap.len() {
+            let key = self.reap[i];
+            match self.conns.get(key) {
+                Some(conn) if conn.state == State::Dead => {
+                    if conn.reset {
+                        if resets == RESETS_PER_TURN {
+                            i += 1;
+                            continue;
+                        }
+                        resets += 1;
+                    }
+                }
+                _ => {
+                    self.reap.swap_remove(i);
+                    continue;
+                }
             }
+            self.reap.swap_remove(i);
             let mut conn = self.conns.remove(key);
             if let Some(t) = conn.timer.take() {
                 self.wheel.cancel(t);

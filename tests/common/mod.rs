@@ -57,9 +57,24 @@ pub fn start(extra: &[&str]) -> Server {
     server
 }
 
+/// Spawns the server with at most `nofile` file descriptors
+/// (`RLIMIT_NOFILE`), to run it out of them.
+pub fn start_with_fd_limit(nofile: u64, extra: &[&str]) -> Server {
+    let mut server = spawn(
+        &temp_data_dir(),
+        extra,
+        Spawn {
+            nofile: Some(nofile),
+            ..Spawn::default()
+        },
+    );
+    server.keep_data = false;
+    server
+}
+
 /// Spawns the server on `data_dir`, which outlives it (for restarts).
 pub fn start_in(data_dir: &std::path::Path, extra: &[&str]) -> Server {
-    spawn(data_dir, extra, None)
+    spawn(data_dir, extra, Spawn::default())
 }
 
 /// The control file of the store's test hook (`LICHAT_TEST_STORE_FAULTS`):
@@ -102,14 +117,48 @@ impl Drop for Faults {
 /// Spawns the server on `data_dir` with its store's test hook reading
 /// `faults`.
 pub fn start_with_faults(data_dir: &std::path::Path, extra: &[&str], faults: &Faults) -> Server {
-    spawn(data_dir, extra, Some(faults.path()))
+    spawn(
+        data_dir,
+        extra,
+        Spawn {
+            faults: Some(faults.path()),
+            ..Spawn::default()
+        },
+    )
 }
 
-fn spawn(data_dir: &std::path::Path, extra: &[&str], faults: Option<&std::path::Path>) -> Server {
+/// What to spawn the server with besides its options.
+#[derive(Default)]
+struct Spawn<'a> {
+    /// The store's test hook reads this control file.
+    faults: Option<&'a std::path::Path>,
+    /// The descriptor limit (RLIMIT_NOFILE) to run under.
+    nofile: Option<u64>,
+}
+
+fn spawn(data_dir: &std::path::Path, extra: &[&str], how: Spawn<'_>) -> Server {
     let data_dir = data_dir.to_owned();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"));
-    if let Some(path) = faults {
+    if let Some(path) = how.faults {
         cmd.env("LICHAT_TEST_STORE_FAULTS", path);
+    }
+    if let Some(n) = how.nofile {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: n as libc::rlim_t,
+        };
+        // SAFETY: setrlimit is async-signal-safe and only reads `limit`,
+        // which is copied into the closure.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
     }
     cmd.args([
         "--port",
@@ -178,6 +227,41 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The next log line, or `None` if none comes within `within`.
+    pub fn next_log(&mut self, within: Duration) -> Option<String> {
+        match self.lines.recv_timeout(within) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("server exited; log: {:#?}", self.log())
+            }
+        }
+    }
+
+    /// CPU time the server process has used, user and system, all threads
+    /// (`/proc/PID/stat`).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("/proc/PID/stat is readable");
+        // Fields after the command name, which is in parentheses: state is
+        // the first, utime the 12th, stime the 13th.
+        let rest = &stat[stat.rfind(')').expect("command name") + 2..];
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis((fields[11] + fields[12]) * 1000 / hz)
+    }
+
+    /// The number of file descriptors the server has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("/proc/PID/fd is readable")
+            .count()
     }
 
     /// Asserts a log line containing `needle` was printed, whether or not
