@@ -212,9 +212,6 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     let defaults = Settings::default();
     let settings = Settings {
         addr: SocketAddr::new(ip, port),
-        connect_timeout: number(m, "connect-timeout", defaults.connect_timeout, 1)?,
-        ping_interval: number(m, "ping-interval", defaults.ping_interval, 1)?,
-        idle_timeout: number(m, "idle-timeout", defaults.idle_timeout, 1)?,
         connection_limit: number(m, "connection-limit", defaults.connection_limit, 1)?,
         max_update_size: number(m, "max-update-size", defaults.max_update_size, 1024)?,
         max_write_queue: number(m, "max-write-queue", defaults.max_write_queue, 1024)?,
@@ -229,6 +226,9 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     // Start from the engine's defaults so settings it adds keep theirs.
     let mut config = Config::default();
     config.name = name;
+    config.connect_timeout = number(m, "connect-timeout", config.connect_timeout, 1)?;
+    config.ping_interval = number(m, "ping-interval", config.ping_interval, 1)?;
+    config.idle_timeout = number(m, "idle-timeout", config.idle_timeout, 1)?;
     config.flood_frame = number(m, "flood-frame", config.flood_frame, 1)?;
     config.flood_limit = number(m, "flood-limit", config.flood_limit, 1)?;
     config.max_connections_per_user = number(
@@ -338,9 +338,9 @@ fn main() -> ExitCode {
          max-channels {}, max-channels-per-creator {}, unregistered-channel-lifetime {} s, \
          max-profiles {}, max-rule-names {}, data-dir {}",
         cli.config.name,
-        s.ping_interval,
-        s.idle_timeout,
-        s.connect_timeout,
+        cli.config.ping_interval,
+        cli.config.idle_timeout,
+        cli.config.connect_timeout,
         cli.config.flood_limit,
         cli.config.flood_frame,
         s.connection_limit,
@@ -355,10 +355,10 @@ fn main() -> ExitCode {
         cli.config.max_rule_names,
         cli.data_dir.display(),
     );
-    if s.idle_timeout <= 100 {
+    if cli.config.idle_timeout <= 100 {
         warn!(
             "--idle-timeout {} is not above the 100 s that §4.2 asks for",
-            s.idle_timeout
+            cli.config.idle_timeout
         );
     }
     let addr = s.addr;
