@@ -346,12 +346,6 @@ impl Engine {
             .is_some_and(|c| c.user.is_some())
     }
 
-    /// True while the engine knows the connection: accepted and neither
-    /// closed by the engine nor reported gone.
-    pub fn is_open(&self, conn: ConnId) -> bool {
-        self.state.connection(conn).is_some()
-    }
-
     /// Number of connections the engine knows, established or not.
     pub fn connection_count(&self) -> usize {
         self.state.connection_count()
