@@ -192,11 +192,13 @@ impl Engine {
             }
         } else {
             // Step 13: join the primary channel; like any join (§5.4.1)
-            // it goes to every member, printed once.
+            // it goes to every member: to this connection now, to the
+            // others at the end of the turn (presence.rs).
             let primary = self.state.primary;
             self.state.join(user, primary);
             let join = self.join_update(&name, primary, None, now);
-            self.send_channel(out, primary, &join);
+            send_to(out, conn, &join);
+            self.primary_presence(join, Some(user));
             self.joined(user, primary, out);
         }
         // Step 14: the welcome message from the primary user.
@@ -314,7 +316,11 @@ impl Engine {
             self.state.part(user, chan, now);
             if announce {
                 let leave = self.leave_update(&name, chan, None, now);
-                self.send_channel(out, chan, &leave);
+                if chan == self.state.primary {
+                    self.primary_presence(leave, None);
+                } else {
+                    self.send_channel(out, chan, &leave);
+                }
             }
             self.drop_if_abandoned(chan, out);
         }

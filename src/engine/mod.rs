@@ -8,6 +8,7 @@ mod core;
 mod ext;
 mod ext_data;
 mod info;
+mod presence;
 mod profiles;
 mod random;
 mod registry;
@@ -256,6 +257,8 @@ pub struct Engine {
     next_guest: u64,
     /// §4.1–§4.2 connection timers and the next expiry.
     timers: timers::Timers,
+    /// The primary channel's joins and leaves of this turn.
+    presence: presence::Presence,
 }
 
 impl Engine {
@@ -272,6 +275,7 @@ impl Engine {
             store_failure: None,
             next_guest: 0,
             timers: timers::Timers::new(now),
+            presence: presence::Presence::default(),
         }
     }
 

@@ -304,6 +304,8 @@ impl Server {
             }
             self.finish_jobs(now, tick);
             self.timers(now, tick);
+            self.engine.end_turn(&mut self.outbox);
+            self.apply_outbox(tick);
             self.commit_and_release(now, tick);
             self.flush_dirty(now, tick);
             self.reap();

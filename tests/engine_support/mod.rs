@@ -62,6 +62,8 @@ impl Harness {
         // Password jobs run here, as the net layer's hashing thread would.
         self.jobs_run += self.out.jobs.len();
         self.engine.complete_jobs(self.now, &mut self.out);
+        // As the net layer does after each batch of input.
+        self.engine.end_turn(&mut self.out);
         let mut confirms = self.out.confirms.iter().peekable();
         for (i, (conn, bytes)) in self.out.sends.drain(..).enumerate() {
             assert_eq!(bytes.last(), Some(&0), "every update ends with NUL (3.1)");
