@@ -186,7 +186,7 @@ fn printed_update_reads_back_equal_1() {
             Value::Integer(Integer::from_digits("99999999999999999999999").unwrap()),
         )
         .with(Known::KPayload, "a\\b\"c")
-        .with(Symbol::new("shirakumo", "signature"), Value::Float(2.5))
+        .with(Symbol::new("other", "signature"), Value::Float(2.5))
         .with(
             Known::KExtensions,
             Value::List(vec![Value::string("x"), Value::T, Value::NIL]),
@@ -198,6 +198,19 @@ fn printed_update_reads_back_equal_1() {
             assert_eq!(back, obj);
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn extension_field_keys_read_as_keywords_with_or_without_package_shirakumo() {
+    for text in [
+        &b"(message :id 1 shirakumo:rich (:g ()))"[..],
+        b"(message :id 1 :rich (:g ()))",
+    ] {
+        let obj = read_object(text).unwrap();
+        assert_eq!(obj.fields[1].0, Symbol::Known(Known::KRich));
+        let printed = update_to_vec(&obj).unwrap();
+        assert!(printed.starts_with(b"(message :id 1 :rich "), "{printed:?}");
     }
 }
 

@@ -38,6 +38,7 @@ const fn server(primary: R) -> Defaults {
 pub(crate) const CORE: Extension = Extension {
     names: &[],
     hooks: Hooks::NONE,
+    fields: &[],
     classes: &[
         ClassDef {
             class: K::Ping,

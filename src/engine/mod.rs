@@ -526,7 +526,8 @@ impl Engine {
             }
             return;
         };
-        if let Err((key, ty)) = protocol::check_fields(def.fields, &update) {
+        let fields = table::fields_of(class).unwrap_or(def.fields);
+        if let Err((key, ty)) = protocol::check_fields(fields, &update) {
             let f = self.failure(
                 Known::MalformedUpdate,
                 None,
@@ -534,6 +535,17 @@ impl Engine {
                 now,
             );
             send_to(out, conn, &f);
+            if !established {
+                self.drop_connection(conn, now, out, connect::Close::Silent);
+            }
+            return;
+        }
+        if let Err(f) = table::hooks()
+            .check
+            .iter()
+            .try_for_each(|check| check(&update, class))
+        {
+            self.send_failure(conn, f, id, now, out);
             if !established {
                 self.drop_connection(conn, now, out, connect::Close::Silent);
             }
@@ -782,14 +794,12 @@ impl Connection {
     }
 }
 
-/// Keeps the fields a distributed update may carry: those of its class and
-/// the extension-package fields the server knows; drops the rest (§6).
+/// Keeps the fields a distributed update may carry: those of its class,
+/// the extensions' included; drops the rest (§6).
 fn retain_known_fields(update: &mut Object, class: Known) {
     let fields = table::fields_of(class).unwrap_or(&[]);
     update.fields.retain(|(k, _)| match k {
-        Symbol::Known(k) => {
-            k.package() == crate::wire::Package::Shirakumo || fields.iter().any(|f| f.key == *k)
-        }
+        Symbol::Known(k) => fields.iter().any(|f| f.key == *k),
         Symbol::Other(_) => false,
     });
 }

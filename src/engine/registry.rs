@@ -122,6 +122,11 @@ pub(crate) struct ClassDef {
 /// Called on a connection's `connect` once §4.1 steps 2–4 passed; a
 /// failure refuses the connection.
 pub(crate) type ConnectHook = fn(&Engine, &super::Connection, &Object) -> Result<(), Failure>;
+/// Called on every update whose fields passed §1.4, before the server
+/// fills in `clock` (§3): checks what an extension adds to classes it
+/// does not own (markup's `rich`, sign's `signature`). A failure refuses
+/// the update.
+pub(crate) type CheckHook = fn(&Object, Known) -> Result<(), Failure>;
 /// Called per recipient of a channel update (§3): false skips it.
 pub(crate) type RecipientHook = fn(&Engine, ChanId, &Object, UserId) -> bool;
 /// Called once a channel update was distributed, with its printed bytes,
@@ -134,6 +139,8 @@ pub(crate) type JoinHook = fn(&mut Engine, UserId, ChanId, &mut Outbox);
 /// called from the one place that does the thing.
 #[derive(Copy, Clone)]
 pub(crate) struct Hooks {
+    /// §1.4 extra checks of an update's fields.
+    pub check: Option<CheckHook>,
     /// §4.1 on connect (ip bans, blacklists, one-time passwords).
     pub on_connect: Option<ConnectHook>,
     /// §3 per recipient of a channel update (quiet, block, pause).
@@ -147,6 +154,7 @@ pub(crate) struct Hooks {
 impl Hooks {
     /// Takes part nowhere.
     pub const NONE: Hooks = Hooks {
+        check: None,
         on_connect: None,
         recipient: None,
         distributed: None,
@@ -161,6 +169,9 @@ pub(crate) struct Extension {
     pub names: &'static [&'static str],
     /// The update classes it adds.
     pub classes: &'static [ClassDef],
+    /// Fields it adds to existing classes (`define-object-extension`):
+    /// each applies to the named class and all its subclasses.
+    pub fields: &'static [(Known, Field)],
     /// Where it takes part in the core's work.
     pub hooks: Hooks,
 }

@@ -5,7 +5,8 @@
 
 use super::ext;
 use super::registry::{
-    ChannelKind, ClassDef, ConnectHook, DistributedHook, Extension, JoinHook, RecipientHook,
+    ChannelKind, CheckHook, ClassDef, ConnectHook, DistributedHook, Extension, JoinHook,
+    RecipientHook,
 };
 use crate::protocol::{Field, Rule};
 use crate::wire::Known;
@@ -17,6 +18,7 @@ const EXTENSIONS: &[&Extension] = ext::ALL;
 /// The hooks of every extension, gathered once.
 #[derive(Default)]
 pub(crate) struct HookSet {
+    pub check: Vec<CheckHook>,
     pub on_connect: Vec<ConnectHook>,
     pub recipient: Vec<RecipientHook>,
     pub distributed: Vec<DistributedHook>,
@@ -25,6 +27,8 @@ pub(crate) struct HookSet {
 
 struct Table {
     by_class: Vec<Option<&'static ClassDef>>,
+    /// Per class: its own fields, then those extensions add to it.
+    fields: Vec<Option<Vec<Field>>>,
     hooks: HookSet,
     names: Vec<&'static str>,
 }
@@ -41,14 +45,34 @@ fn table() -> &'static Table {
                 by_class[def.class as usize] = Some(def);
             }
             let h = ext.hooks;
+            hooks.check.extend(h.check);
             hooks.on_connect.extend(h.on_connect);
             hooks.recipient.extend(h.recipient);
             hooks.distributed.extend(h.distributed);
             hooks.on_join.extend(h.on_join);
             names.extend_from_slice(ext.names);
         }
+        let fields = by_class
+            .iter()
+            .map(|def| {
+                def.map(|d| {
+                    let mut fields = d.fields.to_vec();
+                    for ext in EXTENSIONS {
+                        for (class, field) in ext.fields {
+                            if crate::protocol::is_a(d.class, *class)
+                                && !fields.iter().any(|f| f.key == field.key)
+                            {
+                                fields.push(*field);
+                            }
+                        }
+                    }
+                    fields
+                })
+            })
+            .collect();
         Table {
             by_class,
+            fields,
             hooks,
             names,
         }
@@ -60,9 +84,10 @@ pub(crate) fn class_def(class: Known) -> Option<&'static ClassDef> {
     table().by_class[class as usize]
 }
 
-/// The fields of a class the server handles.
+/// The fields of a class the server handles, those extensions add to it
+/// included.
 pub fn fields_of(class: Known) -> Option<&'static [Field]> {
-    class_def(class).map(|d| d.fields)
+    table().fields[class as usize].as_deref()
 }
 
 /// Every class the server handles, in the order of [`Known::ALL`].

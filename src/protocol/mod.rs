@@ -1,9 +1,11 @@
 //! The protocol's vocabulary: update classes and their fields (§1.4,
-//! `lichat.sexpr`), names (§2.2.1) and permission rules (§2.5). Touches no
+//! `lichat.sexpr`), names (§2.2.1), permission rules (§2.5) and
+//! base-64 payloads (`shirakumo.mess` §2, §3, §16). Touches no
 //! server state.
 
 mod classes;
 mod names;
+pub mod payload;
 mod rules;
 
 pub use classes::{Field, Ty, UPDATE_FIELDS, check_fields, is_a, is_failure, is_update, opt, req};

@@ -164,6 +164,33 @@ known_symbols! {
     Keyword KOffset "offset",
     Keyword KQuery "query",
     Keyword KEmote "emote",
+    // keywords: fields that extensions add to existing classes (clients
+    // send them as keywords; `shirakumo:` keys are read as these)
+    Keyword KRich "rich",
+    Keyword KInfo "info",
+    Keyword KSignature "signature",
+    Keyword KReplyTo "reply-to",
+    Keyword KOtpToken "otp-token",
+    Keyword KOtpKey "otp-key",
+    Keyword KLink "link",
+    Keyword KBridge "bridge",
+    Keyword KRole "role",
+    Keyword KRoles "roles",
+    Keyword KShares "shares",
+    // keywords: channel-info keys (§6, §16)
+    Keyword KTitle "title",
+    Keyword KNews "news",
+    Keyword KTopic "topic",
+    Keyword KRules "rules",
+    Keyword KContact "contact",
+    Keyword KUrl "url",
+    Keyword KIcon "icon",
+    // keywords: user-info keys (§14)
+    Keyword KBirthday "birthday",
+    Keyword KLocation "location",
+    Keyword KPublicKey "public-key",
+    Keyword KRealName "real-name",
+    Keyword KStatus "status",
     // shirakumo: classes and fields of the extensions
     Shirakumo SBackfill "backfill",
     Shirakumo SData "data",

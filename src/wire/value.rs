@@ -1,6 +1,6 @@
 //! §1 The value model: symbols, strings, numbers and lists.
 
-use super::symbol::{Known, Symbol};
+use super::symbol::{Known, Package, Symbol};
 
 /// An integer as read from the wire: any length, never negative (the BNF has
 /// no sign). Numbers that do not fit in `u64` keep their decimal digits so
@@ -260,6 +260,12 @@ impl Object {
         let mut index = 1;
         while let Some(key) = iter.next() {
             let key = match key {
+                // Extension fields are keywords on the wire (`:rich`);
+                // one written with its package (`shirakumo:rich`) is the
+                // same field.
+                Value::Symbol(Symbol::Known(k)) if k.package() == Package::Shirakumo => {
+                    Symbol::Known(Known::lookup(Package::Keyword, k.name()).unwrap_or(k))
+                }
                 Value::Symbol(s) if s.package() != "lichat" => s,
                 _ => return Err(ObjectError::KeyNotKeyword(index)),
             };

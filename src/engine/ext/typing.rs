@@ -11,6 +11,7 @@ use crate::wire::Known as K;
 pub(crate) const EXTENSION: Extension = Extension {
     names: &["shirakumo-typing"],
     hooks: Hooks::NONE,
+    fields: &[],
     classes: &[ClassDef {
         class: K::STyping,
         fields: update_fields!(req(K::KChannel, Ty::Str)),
