@@ -22,7 +22,7 @@ fn digit(b: u8) -> Option<u8> {
 /// without decoding it.
 pub fn base64_len(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     let pad = match b {
