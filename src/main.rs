@@ -140,6 +140,18 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "backfill-count",
+        "updates each channel keeps for backfill (default: 100; 0 keeps none)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "backfill-bytes",
+        "bytes of updates each channel keeps for backfill (default: 1048576)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
         "log-level",
         "error, warn, info, debug or trace (default: info)",
         "LEVEL",
@@ -254,6 +266,8 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         config.unregistered_channel_lifetime,
         1,
     )?;
+    config.backfill_count = number(m, "backfill-count", config.backfill_count, 0)?;
+    config.backfill_bytes = number(m, "backfill-bytes", config.backfill_bytes, 0)?;
     config.salt = m.opt_str("salt").unwrap_or_default();
     let level = match m.opt_str("log-level").as_deref() {
         None | Some("info") => LevelFilter::Info,

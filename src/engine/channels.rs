@@ -125,7 +125,7 @@ impl Engine {
 
     /// The update as distributed: known fields only, `from` and `clock`
     /// already filled in by §5.1.
-    fn echo(req: &Request) -> Object {
+    pub(crate) fn echo(req: &Request) -> Object {
         let mut update = req.update.clone();
         retain_known_fields(&mut update, req.class);
         update
@@ -201,6 +201,7 @@ impl Engine {
                 .connection(req.conn)
                 .map(|c| super::state::addr_key(c.ip)),
             data: Default::default(),
+            backlog: Default::default(),
         });
         // Step 5.
         self.state.join(req.user, chan);

@@ -2,6 +2,7 @@
 //! and returns what to send to which connections and which to close. It
 //! opens no sockets and reads no clock.
 
+mod backlog;
 mod channels;
 mod connect;
 mod core;
@@ -87,6 +88,11 @@ pub struct Config {
     pub profile_lifetime: u64,
     /// §2.4 how long an empty regular channel lives, in seconds.
     pub channel_lifetime: u64,
+    /// `shirakumo.mess` §1: updates a channel keeps for `backfill`.
+    pub backfill_count: usize,
+    /// `shirakumo.mess` §1: bytes of updates a channel keeps for
+    /// `backfill`.
+    pub backfill_bytes: usize,
 }
 
 impl Default for Config {
@@ -109,6 +115,8 @@ impl Default for Config {
             hash_iterations: profiles::DEFAULT_ITERATIONS,
             profile_lifetime: THIRTY_DAYS,
             channel_lifetime: THIRTY_DAYS,
+            backfill_count: 100,
+            backfill_bytes: 1 << 20,
         }
     }
 }
@@ -305,6 +313,7 @@ impl Engine {
                 members: Vec::new(),
                 creator_addr: None,
                 data: c.data,
+                backlog: Default::default(),
             });
         }
     }

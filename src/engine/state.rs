@@ -86,6 +86,8 @@ pub struct Channel {
     pub(crate) creator_addr: Option<AddrKey>,
     /// What extensions keep on it (stored with regular channels).
     pub data: super::ExtData,
+    /// Its recent updates as they went out (backfill).
+    pub(crate) backlog: super::backlog::Backlog,
 }
 
 /// An address as the creation quota counts it: an IPv4 address, or the
@@ -120,6 +122,11 @@ impl Channel {
     /// Number of users in the channel.
     pub fn member_count(&self) -> usize {
         self.members.len()
+    }
+
+    /// `shirakumo.mess` §1: updates and bytes kept for `backfill`.
+    pub fn backfill_held(&self) -> (usize, usize) {
+        self.backlog.held()
     }
 }
 
@@ -169,6 +176,7 @@ impl State {
             members: Vec::new(),
             creator_addr: None,
             data: Default::default(),
+            backlog: Default::default(),
         });
         s.join(s.server_user, s.primary);
         s
@@ -372,6 +380,7 @@ impl State {
         if let Some(pos) = c.members.iter().position(|&u| u == user) {
             c.members.swap_remove(pos);
         }
+        c.backlog.parted(user);
         if c.members.is_empty() {
             c.last_used = now;
         }

@@ -16,4 +16,4 @@ macro_rules! extensions {
     };
 }
 
-extensions![typing];
+extensions![backfill, edit, markup, reactions, replies, sign, typing];

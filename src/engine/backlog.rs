@@ -1,0 +1,145 @@
+//! A channel's recent updates, as they went out (`shirakumo.mess` §1):
+//! the printed bytes shared with the recipients, not copies, bounded in
+//! number and in bytes, with when each member last joined so that a
+//! member is only ever given what was distributed while it was there.
+
+use super::Time;
+use super::state::UserId;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+/// One distributed update.
+#[derive(Debug)]
+struct Entry {
+    /// Its place in the channel's sequence of distributed updates.
+    seq: u64,
+    /// Its `clock` field (§1 step 2 compares `since` with it).
+    clock: Time,
+    /// The bytes that were sent.
+    bytes: Rc<[u8]>,
+}
+
+/// The recent updates of one channel.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    entries: VecDeque<Entry>,
+    /// Bytes held by `entries`.
+    bytes: usize,
+    /// The sequence number the next update gets.
+    next_seq: u64,
+    /// Per member, the first sequence number it may be given: the update
+    /// after its own last join.
+    since: HashMap<UserId, u64>,
+}
+
+impl Backlog {
+    /// Keeps an update that went out, dropping the oldest ones beyond
+    /// `max_count` updates or `max_bytes` bytes. An update larger than
+    /// `max_bytes` alone is not kept.
+    pub fn record(&mut self, clock: Time, bytes: &Rc<[u8]>, max_count: usize, max_bytes: usize) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if bytes.len() > max_bytes || max_count == 0 {
+            return;
+        }
+        while self.entries.len() >= max_count || self.bytes + bytes.len() > max_bytes {
+            match self.entries.pop_front() {
+                Some(old) => self.bytes -= old.bytes.len(),
+                None => break,
+            }
+        }
+        self.bytes += bytes.len();
+        self.entries.push_back(Entry {
+            seq,
+            clock,
+            bytes: bytes.clone(),
+        });
+    }
+
+    /// A member joined: it may be given what is distributed from now on.
+    pub fn joined(&mut self, user: UserId) {
+        self.since.insert(user, self.next_seq);
+    }
+
+    /// The update just recorded was `user`'s own join: it is not given
+    /// back to that user (§1 step 2), nor anything before it.
+    pub fn joined_with_last(&mut self, user: UserId) {
+        if let Some(since) = self.since.get_mut(&user) {
+            *since = (*since).max(self.next_seq);
+        }
+    }
+
+    /// A member left.
+    pub fn parted(&mut self, user: UserId) {
+        self.since.remove(&user);
+    }
+
+    /// The bytes of the updates `user` may be given, oldest first: those
+    /// since its last join, and with a `clock` of at least `since`.
+    pub fn replay(&self, user: UserId, since: Option<Time>) -> impl Iterator<Item = &Rc<[u8]>> {
+        let first = self.since.get(&user).copied().unwrap_or(self.next_seq);
+        let start = self.entries.partition_point(|e| e.seq < first);
+        self.entries
+            .range(start..)
+            .filter(move |e| since.is_none_or(|s| e.clock >= s))
+            .map(|e| &e.bytes)
+    }
+
+    /// Updates and bytes held.
+    pub fn held(&self) -> (usize, usize) {
+        (self.entries.len(), self.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(n: usize) -> Rc<[u8]> {
+        vec![b'x'; n].into()
+    }
+
+    #[test]
+    fn backlog_drops_oldest_beyond_count_and_bytes() {
+        let mut log = Backlog::default();
+        log.joined(1);
+        for i in 0..10 {
+            log.record(i, &bytes(10), 4, 1000);
+        }
+        assert_eq!(log.held(), (4, 40));
+        for i in 10..20 {
+            log.record(i, &bytes(100), 100, 250);
+        }
+        assert_eq!(log.held(), (2, 200));
+        log.record(20, &bytes(251), 100, 250);
+        assert_eq!(log.held(), (2, 200), "too large alone: not kept");
+    }
+
+    #[test]
+    fn backlog_replays_only_since_the_members_last_join_and_since() {
+        let mut log = Backlog::default();
+        log.record(1, &bytes(1), 100, 1000);
+        log.joined(7);
+        log.record(2, &bytes(2), 100, 1000);
+        log.joined_with_last(7);
+        log.record(3, &bytes(3), 100, 1000);
+        log.record(4, &bytes(4), 100, 1000);
+        let lens = |log: &Backlog, since| log.replay(7, since).map(|b| b.len()).collect::<Vec<_>>();
+        assert_eq!(lens(&log, None), vec![3, 4]);
+        assert_eq!(lens(&log, Some(4)), vec![4]);
+        log.parted(7);
+        assert_eq!(lens(&log, None), Vec::<usize>::new());
+        log.joined(7);
+        log.record(5, &bytes(5), 100, 1000);
+        assert_eq!(lens(&log, None), vec![5]);
+    }
+
+    #[test]
+    fn backlog_shares_the_sent_buffer() {
+        let mut log = Backlog::default();
+        log.joined(0);
+        let sent = bytes(3);
+        log.record(0, &sent, 10, 100);
+        assert!(Rc::ptr_eq(log.replay(0, None).next().unwrap(), &sent));
+    }
+}
