@@ -60,6 +60,19 @@ pub(crate) enum Undo {
         name: String,
         before: Vec<(Known, Rule)>,
     },
+    /// What an extension keeps on a stored channel changed (§2.4);
+    /// `before` is its old value, `NIL` for none.
+    ChannelData {
+        name: String,
+        ext: &'static str,
+        before: Value,
+    },
+    /// What an extension keeps on a profile changed (§2.3).
+    ProfileData {
+        name: String,
+        ext: &'static str,
+        before: Value,
+    },
 }
 
 #[derive(Debug)]
@@ -95,7 +108,8 @@ impl Engine {
         update_id: Value,
         undo: Undo,
     ) {
-        if let Undo::Channel { name } | Undo::Rules { name, .. } = &undo
+        if let Undo::Channel { name } | Undo::Rules { name, .. } | Undo::ChannelData { name, .. } =
+            &undo
             && !self.is_stored_channel(name)
         {
             return;
@@ -139,7 +153,10 @@ impl Engine {
         while let Some(entry) = self.undo.entries.pop_back() {
             let class = match entry.undo {
                 Undo::Profile { .. } => Known::RegistrationRejected,
-                Undo::Channel { .. } | Undo::Rules { .. } => Known::UpdateFailure,
+                Undo::Channel { .. }
+                | Undo::Rules { .. }
+                | Undo::ChannelData { .. }
+                | Undo::ProfileData { .. } => Known::UpdateFailure,
             };
             log::warn!(
                 "{} not saved ({cause}): undone",
@@ -147,6 +164,8 @@ impl Engine {
                     Undo::Profile { name, .. } => format!("registration of {name:?}"),
                     Undo::Channel { name } => format!("channel {name:?}"),
                     Undo::Rules { name, .. } => format!("rules of channel {name:?}"),
+                    Undo::ChannelData { name, ext, .. } => format!("{ext} of channel {name:?}"),
+                    Undo::ProfileData { name, ext, .. } => format!("{ext} of profile {name:?}"),
                 }
             );
             self.revert(entry.undo, now, out);
@@ -202,6 +221,85 @@ impl Engine {
         Err(Failure::new(class, not_saved(cause)))
     }
 
+    /// For extensions about to change durable state: the refusal while
+    /// the store cannot commit (checked before anything changes).
+    pub(crate) fn refuse_while_store_fails(&self) -> Result<(), Failure> {
+        match &self.store_failure {
+            Some(cause) => Err(Failure::new(Known::UpdateFailure, not_saved(cause))),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets what extension `ext` keeps on a channel (`NIL` removes it),
+    /// records the change for the store and returns the old value.
+    /// Pass the old value to [`Engine::confirm_channel_data`] with the
+    /// reply that confirms it.
+    pub(crate) fn set_channel_data(
+        &mut self,
+        chan: ChanId,
+        ext: &'static str,
+        value: Value,
+        out: &mut Outbox,
+    ) -> Value {
+        let data = &mut self.state.channel_mut(chan).data;
+        let before = data.get(ext).cloned().unwrap_or(Value::NIL);
+        data.set(ext, value);
+        self.channel_changed(chan, out);
+        before
+    }
+
+    /// Lists the sends from `first` on as confirming a change made by
+    /// [`Engine::set_channel_data`]: held until committed, undone if the
+    /// store fails. Nothing waits for an unstored channel.
+    pub(crate) fn confirm_channel_data(
+        &mut self,
+        out: &mut Outbox,
+        first: usize,
+        req: &Request,
+        chan: ChanId,
+        ext: &'static str,
+        before: Value,
+    ) {
+        let name = self.state.channel(chan).name.clone();
+        let undo = Undo::ChannelData { name, ext, before };
+        self.confirm(out, first, req.conn, req.id(), undo);
+    }
+
+    /// Sets what extension `ext` keeps on the profile `name` (`NIL`
+    /// removes it) and records the change; the old value, or `None` when
+    /// there is no such profile.
+    pub(crate) fn set_profile_data(
+        &mut self,
+        name: &str,
+        ext: &'static str,
+        value: Value,
+        out: &mut Outbox,
+    ) -> Option<Value> {
+        let p = self.state.find_profile_mut(name)?;
+        let before = p.data.get(ext).cloned().unwrap_or(Value::NIL);
+        p.data.set(ext, value);
+        self.profile_changed(name, out);
+        Some(before)
+    }
+
+    /// As [`Engine::confirm_channel_data`], for [`Engine::set_profile_data`].
+    pub(crate) fn confirm_profile_data(
+        &mut self,
+        out: &mut Outbox,
+        first: usize,
+        req: &Request,
+        name: &str,
+        ext: &'static str,
+        before: Value,
+    ) {
+        let undo = Undo::ProfileData {
+            name: name.to_string(),
+            ext,
+            before,
+        };
+        self.confirm(out, first, req.conn, req.id(), undo);
+    }
+
     /// Whether a channel's rules are stored: regular channels but the
     /// primary one.
     fn is_stored_channel(&self, name: &str) -> bool {
@@ -236,6 +334,18 @@ impl Engine {
                 if let Some(chan) = self.state.find_channel(&name) {
                     self.state.channel_mut(chan).rules = before;
                     self.channel_changed(chan, out);
+                }
+            }
+            Undo::ChannelData { name, ext, before } => {
+                if let Some(chan) = self.state.find_channel(&name) {
+                    self.state.channel_mut(chan).data.set(ext, before);
+                    self.channel_changed(chan, out);
+                }
+            }
+            Undo::ProfileData { name, ext, before } => {
+                if let Some(p) = self.state.find_profile_mut(&name) {
+                    p.data.set(ext, before);
+                    self.profile_changed(&name, out);
                 }
             }
         }
