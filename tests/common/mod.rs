@@ -288,6 +288,7 @@ impl Server {
             buf: Vec::new(),
             name: String::new(),
             next_id: 1,
+            last_size: 0,
         }
     }
 
@@ -387,6 +388,8 @@ pub struct Client {
     /// The user name it connected as.
     pub name: String,
     next_id: u64,
+    /// Bytes of the last update received, its NUL included.
+    pub last_size: usize,
 }
 
 impl Client {
@@ -414,6 +417,7 @@ impl Client {
         loop {
             if let Some(end) = self.buf.iter().position(|&b| b == 0) {
                 let text: Vec<u8> = self.buf.drain(..=end).collect();
+                self.last_size = text.len();
                 let text = &text[..end];
                 return Ok(read_object(text).unwrap_or_else(|e| {
                     panic!(
