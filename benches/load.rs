@@ -23,7 +23,8 @@
 //! `LOAD_PHASES=fanout,latency,memory,register,floor,slowdrop` picks phases
 //! (`LOAD_SLOWDROP_RATE`, 2000 messages/s, and `LOAD_SLOWDROP_BURST`, 8
 //! messages a write, set phase 6's traffic). `LOAD_SERVER=PATH` runs that
-//! server binary instead of this build's. The server runs on CPU 0
+//! server binary instead of this build's, `LOAD_SERVER_ARGS` adds options
+//! to its command line. The server runs on CPU 0
 //! and the generator on CPU 1 (`taskset`; `LOAD_PIN=0` turns it off). In the
 //! latency phase the generator reads every `LOAD_SAMPLE`th member (10) and
 //! naps `LOAD_NAP_US` (500) between polls; `LOAD_SPIN=1` busy-polls instead.
@@ -99,6 +100,11 @@ impl ServerProcess {
         .arg("--data-dir")
         .arg(&dir)
         .args(extra);
+        // `LOAD_SERVER_ARGS="--backfill-count 0"` adds options, e.g. to
+        // compare a feature off and on.
+        if let Ok(more) = std::env::var("LOAD_SERVER_ARGS") {
+            cmd.args(more.split_whitespace());
+        }
         Self::spawn(cmd)
     }
 

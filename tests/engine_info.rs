@@ -249,12 +249,12 @@ fn rules_for_classes_the_server_does_not_handle_are_refused_5_3_2_1_2() {
     let mut h = Harness::lobby();
     h.expect_failure(
         1,
-        "(grant :id 6 :channel \"lobby\" :target \"bob\" :update shirakumo:quiet)",
+        "(grant :id 6 :channel \"lobby\" :target \"bob\" :update channel-update)",
         Known::InvalidPermissions,
     );
     let got = h.call(
         1,
-        "(permissions :id 7 :channel \"lobby\" :permissions ((shirakumo:quiet t) (join t)))",
+        "(permissions :id 7 :channel \"lobby\" :permissions ((channel-update t) (join t)))",
     );
     assert_eq!(
         classes_of(&got),
@@ -265,7 +265,7 @@ fn rules_for_classes_the_server_does_not_handle_are_refused_5_3_2_1_2() {
         h.engine
             .channel("lobby")
             .unwrap()
-            .rule(Known::SQuiet)
+            .rule(Known::ChannelUpdate)
             .is_none()
     );
 }

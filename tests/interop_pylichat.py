@@ -3,15 +3,20 @@
 Usage: interop_pylichat.py HOST PORT
 
 Two clients connect, one creates a channel, the other joins it, and they
-exchange a message each way. Exits 0 on success; on failure prints what was
-missing and exits 1.
+exchange a message each way. Then the second user, registered meanwhile,
+opens a second connection: the server replays its joins, and pylichat asks
+by itself for the channel's info (shirakumo-channel-info) and backfill
+(shirakumo-backfill) and must get the topic and the messages it missed on
+that connection. Exits 0 on success; on failure prints what was missing and
+exits 1.
 """
 
 import sys
 import time
 
 from pylichat import Client
-from pylichat.update import Create, Join, Message
+from pylichat.symbol import kw
+from pylichat.update import Backfill, Create, Join, Message, Register, SetChannelInfo
 
 TIMEOUT = 5.0
 
@@ -57,6 +62,32 @@ def main():
 
     if "bob" not in alice.channels["interop"].users:
         sys.exit(f"alice's channel users lack bob: {list(alice.channels['interop'].users)}")
+
+    # A second connection of bob's asks for backfill and channel info itself.
+    for ext in ("shirakumo-backfill", "shirakumo-channel-info"):
+        if not bob.is_supported(ext):
+            sys.exit(f"the server does not advertise {ext}: {bob.extensions}")
+    bob.send(Register, password="bobs secret")
+    pump(bob, lambda u: isinstance(u, Register), "register reply")
+    alice.send(SetChannelInfo, channel="interop", key=kw("topic"), text="interop testing")
+    pump(bob, lambda u: isinstance(u, SetChannelInfo), "the new topic")
+    alice.send(Message, channel="interop", text="while bob was away")
+    pump(bob, lambda u: isinstance(u, Message) and u.text == "while bob was away", "alice's news")
+
+    bob2 = Client("bob", "bobs secret")
+    backfilled = []
+    bob2.add_handler(Message, lambda c, u: backfilled.append(u.text))
+    bob2.connect(host, port)
+    if not bob2.connected:
+        sys.exit("bob's second connection did not complete the handshake")
+    pump(bob2, lambda u: isinstance(u, Backfill) and u.channel == "interop", "end of backfill")
+    for wanted in ("hello from alice", "hi alice", "while bob was away"):
+        if wanted not in backfilled:
+            sys.exit(f"backfill lacks {wanted!r}: got {backfilled}")
+    topic = bob2.channels["interop"][kw("topic")]
+    if topic != "interop testing":
+        sys.exit(f"bob's second connection has topic {topic!r}: {bob2.channels['interop'].info}")
+    bob2.disconnect()
 
     alice.disconnect()
     bob.disconnect()

@@ -38,16 +38,22 @@ impl Engine {
             }
         }
         for hook in &hooks.distributed {
-            hook(self, chan, update, &bytes);
+            hook(self, chan, update, &bytes, out);
         }
     }
 
     /// §5.4.1 a user became a member of a channel (join, pull, create, or
     /// the primary channel on connect): the join hooks run, after its
     /// `join` went out.
-    pub(super) fn joined(&mut self, user: super::state::UserId, chan: ChanId, out: &mut Outbox) {
+    pub(super) fn joined(
+        &mut self,
+        user: super::state::UserId,
+        chan: ChanId,
+        now: Time,
+        out: &mut Outbox,
+    ) {
         for hook in &table::hooks().on_join {
-            hook(self, user, chan, out);
+            hook(self, user, chan, now, out);
         }
     }
 
@@ -202,6 +208,7 @@ impl Engine {
                 .map(|c| super::state::addr_key(c.ip)),
             data: Default::default(),
             backlog: Default::default(),
+            volatile: Default::default(),
         });
         // Step 5.
         self.state.join(req.user, chan);
@@ -211,12 +218,14 @@ impl Engine {
         // Step 6: a join with the create's ID.
         let first = out.sends.len();
         let join = self.join_update(&registrant, chan, Some(req.id()), req.now);
-        self.send_user(out, req.user, &join);
+        // The creator is the only member; as a channel update the join
+        // is seen by the extensions like any other.
+        self.send_channel(out, chan, &join);
         if !anonymous {
             let name = self.state.channel(chan).name.clone();
             self.confirm(out, first, req.conn, req.id(), Undo::Channel { name });
         }
-        self.joined(req.user, chan, out);
+        self.joined(req.user, chan, req.now, out);
         Ok(())
     }
 
@@ -338,7 +347,7 @@ impl Engine {
         self.state.join(req.user, chan);
         let join = Self::echo(req);
         self.send_channel(out, chan, &join);
-        self.joined(req.user, chan, out);
+        self.joined(req.user, chan, req.now, out);
         Ok(())
     }
 
@@ -375,7 +384,7 @@ impl Engine {
         self.state.join(target, chan);
         let join = self.join_update(&target_name, chan, Some(req.id()), req.now);
         self.send_channel(out, chan, &join);
-        self.joined(target, chan, out);
+        self.joined(target, chan, req.now, out);
         Ok(())
     }
 
@@ -418,8 +427,17 @@ impl Engine {
         out: &mut Outbox,
     ) -> Result<(), Failure> {
         let chan = self.channel_of(req)?;
+        let mut delivery = super::registry::Delivery::Everyone;
+        for hook in &table::hooks().delivery {
+            if hook(self, chan, req)? == super::registry::Delivery::SenderOnly {
+                delivery = super::registry::Delivery::SenderOnly;
+            }
+        }
         let update = Self::echo(req);
-        self.send_channel(out, chan, &update);
+        match delivery {
+            super::registry::Delivery::Everyone => self.send_channel(out, chan, &update),
+            super::registry::Delivery::SenderOnly => self.send_user(out, req.user, &update),
+        }
         Ok(())
     }
 }

@@ -199,7 +199,7 @@ impl Engine {
             let join = self.join_update(&name, primary, None, now);
             send_to(out, conn, &join);
             self.primary_presence(join, Some(user));
-            self.joined(user, primary, out);
+            self.joined(user, primary, now, out);
         }
         // Step 14: the welcome message from the primary user.
         let server = self.config.name.clone();

@@ -23,7 +23,7 @@ const fn everywhere(primary: R, channel: R) -> Defaults {
 
 /// Moderation: the registrant everywhere (the server user in the
 /// primary channel).
-const MODERATION: Defaults = everywhere(R::Registrant, R::Registrant);
+pub(crate) const MODERATION: Defaults = everywhere(R::Registrant, R::Registrant);
 
 /// Checked against the primary channel's rules only (§5.1.8).
 const fn server(primary: R) -> Defaults {

@@ -8,6 +8,7 @@ mod connect;
 mod core;
 mod ext;
 mod ext_data;
+mod ext_state;
 mod info;
 mod presence;
 mod profiles;
@@ -314,6 +315,7 @@ impl Engine {
                 creator_addr: None,
                 data: c.data,
                 backlog: Default::default(),
+                volatile: Default::default(),
             });
         }
     }

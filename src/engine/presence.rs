@@ -72,7 +72,7 @@ impl Engine {
         }
         for (update, bytes) in &batch.updates {
             for hook in &super::table::hooks().distributed {
-                hook(self, primary, update, bytes);
+                hook(self, primary, update, bytes, out);
             }
         }
     }

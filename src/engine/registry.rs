@@ -127,13 +127,24 @@ pub(crate) type ConnectHook = fn(&Engine, &super::Connection, &Object) -> Result
 /// does not own (markup's `rich`, sign's `signature`). A failure refuses
 /// the update.
 pub(crate) type CheckHook = fn(&Object, Known) -> Result<(), Failure>;
+/// What a delivery hook decides about a channel update a user sends.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Distributed as usual (§3).
+    Everyone,
+    /// `shirakumo.mess` §9.1: sent back to its sender only.
+    SenderOnly,
+}
+/// Called before a user's channel update is distributed (§3); a failure
+/// refuses it (`shirakumo.mess` §8 pause, §9 quiet).
+pub(crate) type DeliveryHook = fn(&mut Engine, ChanId, &Request) -> Result<Delivery, Failure>;
 /// Called per recipient of a channel update (§3): false skips it.
 pub(crate) type RecipientHook = fn(&Engine, ChanId, &Object, UserId) -> bool;
 /// Called once a channel update was distributed, with its printed bytes,
 /// shared with the recipients.
-pub(crate) type DistributedHook = fn(&mut Engine, ChanId, &Object, &Rc<[u8]>);
+pub(crate) type DistributedHook = fn(&mut Engine, ChanId, &Object, &Rc<[u8]>, &mut Outbox);
 /// Called when a user joined a channel, after its `join` went out.
-pub(crate) type JoinHook = fn(&mut Engine, UserId, ChanId, &mut Outbox);
+pub(crate) type JoinHook = fn(&mut Engine, UserId, ChanId, super::Time, &mut Outbox);
 
 /// The points where an extension takes part in what the core does, each
 /// called from the one place that does the thing.
@@ -143,7 +154,9 @@ pub(crate) struct Hooks {
     pub check: Option<CheckHook>,
     /// §4.1 on connect (ip bans, blacklists, one-time passwords).
     pub on_connect: Option<ConnectHook>,
-    /// §3 per recipient of a channel update (quiet, block, pause).
+    /// §3 before a user's channel update is distributed (pause, quiet).
+    pub delivery: Option<DeliveryHook>,
+    /// §3 per recipient of a channel update (block).
     pub recipient: Option<RecipientHook>,
     /// After a channel update went out (backfill, history).
     pub distributed: Option<DistributedHook>,
@@ -156,6 +169,7 @@ impl Hooks {
     pub const NONE: Hooks = Hooks {
         check: None,
         on_connect: None,
+        delivery: None,
         recipient: None,
         distributed: None,
         on_join: None,

@@ -88,6 +88,8 @@ pub struct Channel {
     pub data: super::ExtData,
     /// Its recent updates as they went out (backfill).
     pub(crate) backlog: super::backlog::Backlog,
+    /// What extensions keep on it while the server runs.
+    pub(crate) volatile: super::ext_state::ExtState,
 }
 
 /// An address as the creation quota counts it: an IPv4 address, or the
@@ -177,6 +179,7 @@ impl State {
             creator_addr: None,
             data: Default::default(),
             backlog: Default::default(),
+            volatile: Default::default(),
         });
         s.join(s.server_user, s.primary);
         s

@@ -5,8 +5,8 @@
 
 use super::ext;
 use super::registry::{
-    ChannelKind, CheckHook, ClassDef, ConnectHook, DistributedHook, Extension, JoinHook,
-    RecipientHook,
+    ChannelKind, CheckHook, ClassDef, ConnectHook, DeliveryHook, DistributedHook, Extension,
+    JoinHook, RecipientHook,
 };
 use crate::protocol::{Field, Rule};
 use crate::wire::Known;
@@ -20,6 +20,7 @@ const EXTENSIONS: &[&Extension] = ext::ALL;
 pub(crate) struct HookSet {
     pub check: Vec<CheckHook>,
     pub on_connect: Vec<ConnectHook>,
+    pub delivery: Vec<DeliveryHook>,
     pub recipient: Vec<RecipientHook>,
     pub distributed: Vec<DistributedHook>,
     pub on_join: Vec<JoinHook>,
@@ -47,6 +48,7 @@ fn table() -> &'static Table {
             let h = ext.hooks;
             hooks.check.extend(h.check);
             hooks.on_connect.extend(h.on_connect);
+            hooks.delivery.extend(h.delivery);
             hooks.recipient.extend(h.recipient);
             hooks.distributed.extend(h.distributed);
             hooks.on_join.extend(h.on_join);

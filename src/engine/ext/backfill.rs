@@ -6,7 +6,7 @@
 
 use crate::engine::registry::{Checks, ClassDef, DefaultRule as R, Defaults, Extension, Hooks};
 use crate::engine::state::{ChanId, UserId};
-use crate::engine::{Engine, Failure, Outbox, Request, send_to};
+use crate::engine::{Engine, Failure, Outbox, Request, Time, send_to};
 use crate::protocol::{Ty, opt, req};
 use crate::update_fields;
 use crate::wire::{Known as K, Object, Value};
@@ -36,7 +36,7 @@ pub(crate) const EXTENSION: Extension = Extension {
 };
 
 /// Keeps an update that went out to a channel.
-fn record(engine: &mut Engine, chan: ChanId, update: &Object, bytes: &Rc<[u8]>) {
+fn record(engine: &mut Engine, chan: ChanId, update: &Object, bytes: &Rc<[u8]>, _out: &mut Outbox) {
     let class = update.class.known();
     if class == Some(K::STyping) {
         return;
@@ -60,7 +60,7 @@ fn record(engine: &mut Engine, chan: ChanId, update: &Object, bytes: &Rc<[u8]>) 
 }
 
 /// A member joined: what it may be given starts now.
-fn joined(engine: &mut Engine, user: UserId, chan: ChanId, _out: &mut Outbox) {
+fn joined(engine: &mut Engine, user: UserId, chan: ChanId, _now: Time, _out: &mut Outbox) {
     engine.state.channel_mut(chan).backlog.joined(user);
 }
 

@@ -16,4 +16,6 @@ macro_rules! extensions {
     };
 }
 
-extensions![backfill, edit, markup, reactions, replies, sign, typing];
+extensions![
+    backfill, edit, last_read, markup, pause, quiet, reactions, replies, sign, typing
+];
