@@ -1,5 +1,6 @@
 //! Extension state that lives only while the server runs, on a channel
-//! (`shirakumo.mess` §8 the pause's last-update list): one value per
+//! (`shirakumo.mess` §8 the pause's last-update list) or server-wide
+//! (§19 who blocks whom among the users online): one value per
 //! extension, found by its type, so that an extension keeps its own
 //! structure in its own file.
 
@@ -11,6 +12,11 @@ use std::fmt;
 pub struct ExtState(Vec<Box<dyn Any>>);
 
 impl ExtState {
+    /// The value of type `T`, if an extension put one here.
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.iter().find_map(|v| v.downcast_ref::<T>())
+    }
+
     /// The value of type `T`, made with its default first if missing.
     pub fn get_or_default<T: Default + 'static>(&mut self) -> &mut T {
         let i = match self.0.iter().position(|v| v.is::<T>()) {

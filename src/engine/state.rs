@@ -149,6 +149,8 @@ pub(crate) struct State {
     pub primary: ChanId,
     /// §2.2 the server's own user.
     pub server_user: UserId,
+    /// What extensions keep server-wide while the server runs.
+    pub(crate) volatile: super::ext_state::ExtState,
 }
 
 impl State {
@@ -158,6 +160,7 @@ impl State {
             conns: Vec::new(),
             conn_count: 0,
             users: Slab::new(),
+            volatile: Default::default(),
             user_index: HashMap::new(),
             profiles: HashMap::new(),
             channels: Slab::new(),

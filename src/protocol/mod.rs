@@ -9,7 +9,7 @@ pub mod payload;
 mod rules;
 
 pub use classes::{Field, Ty, UPDATE_FIELDS, check_fields, is_a, is_failure, is_update, opt, req};
-pub use names::{NameKey, is_valid_name, name_key, names_equal};
+pub use names::{NameKey, is_valid_name, name_key, names_cmp, names_equal};
 pub use rules::{Names, Rule, RuleError};
 
 /// The protocol version this server speaks: the current one, which real

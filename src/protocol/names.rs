@@ -95,9 +95,24 @@ pub fn names_equal(a: &str, b: &str) -> bool {
     }
 }
 
+/// An order of names consistent with [`names_equal`] (§2.2.1), without
+/// allocating: names equal under it compare `Equal`.
+pub fn names_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.chars().map(fold).cmp(b.chars().map(fold))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cmp_agrees_with_names_equal_2_2_1() {
+        use std::cmp::Ordering::*;
+        assert_eq!(names_cmp("Ann", "aNN"), Equal);
+        assert_eq!(names_cmp("ann", "bob"), Less);
+        assert_eq!(names_cmp("Bob", "ann"), Greater);
+        assert_eq!(names_cmp("ann", "anne"), Less);
+    }
 
     #[test]
     fn names_follow_length_category_and_space_rules_2_2_1() {

@@ -17,5 +17,5 @@ macro_rules! extensions {
 }
 
 extensions![
-    backfill, edit, last_read, markup, pause, quiet, reactions, replies, sign, typing
+    backfill, block, edit, last_read, markup, pause, quiet, reactions, replies, sign, typing
 ];
