@@ -150,6 +150,12 @@ fn options() -> Options {
         "bytes of updates each channel keeps for backfill (default: 1048576)",
         "BYTES",
     );
+    o.optmulti(
+        "",
+        "admin",
+        "make the registered profile NAME a server administrator (repeatable)",
+        "NAME",
+    );
     o.optopt(
         "",
         "log-level",
@@ -269,6 +275,14 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     config.backfill_count = number(m, "backfill-count", config.backfill_count, 0)?;
     config.backfill_bytes = number(m, "backfill-bytes", config.backfill_bytes, 0)?;
     config.salt = m.opt_str("salt").unwrap_or_default();
+    for admin in m.opt_strs("admin") {
+        if !lichat_tcp_server::protocol::is_valid_name(&admin) {
+            return Err(Usage(format!(
+                "--admin: {admin:?} is not a valid user name"
+            )));
+        }
+        config.admins.push(admin);
+    }
     let level = match m.opt_str("log-level").as_deref() {
         None | Some("info") => LevelFilter::Info,
         Some("error") => LevelFilter::Error,

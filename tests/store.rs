@@ -335,3 +335,65 @@ fn extension_data_of_channels_and_profiles_survives_restart_without_a_migration_
     assert_eq!(written.expect("den was written").data, data);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn quiet_list_and_pause_survive_a_restart_shirakumo_8_9() {
+    let dir = temp_dir("quiet-pause");
+    let mut h = Harness::lobby();
+    h.expect_ok(1, "(quiet :id 5 :channel \"lobby\" :target \"cat\")");
+    h.expect_ok(1, "(pause :id 6 :channel \"lobby\" :by 30)");
+    persist(&dir, h.take_changes());
+
+    let mut h = restarted_engine(&dir);
+    h.login(1, "ann");
+    h.login(3, "cat");
+    h.expect_ok(1, "(join :id 2 :channel \"lobby\")");
+    let got = h.expect_ok(3, "(join :id 3 :channel \"lobby\")");
+    assert_eq!(classes_of(&got), [Known::Join, Known::SPause]);
+    h.take(1);
+    h.expect_ok(3, "(message :id 4 :channel \"lobby\" :text \"hi\")");
+    assert!(h.take(1).is_empty(), "cat is still quiet");
+}
+
+#[test]
+fn block_list_and_last_read_survive_a_restart_shirakumo_19_22() {
+    let dir = temp_dir("block-last-read");
+    let mut h = Harness::lobby();
+    h.expect_ok(1, "(register :id 3 :password \"secret1\")");
+    h.expect_ok(1, "(block :id 4 :target \"bob\")");
+    h.expect_ok(
+        1,
+        "(last-read :id 5 :channel \"lobby\" :target \"bob\" :update-id 42)",
+    );
+    persist(&dir, h.take_changes());
+
+    let mut h = restarted_engine(&dir);
+    let got = h.connect_with(1, "ann", "secret1");
+    assert_eq!(class(&got[0]), Known::Connect);
+    let got = h.expect_ok(1, "(blocked :id 2)");
+    assert_eq!(strings(&got[0], Known::KTarget), ["bob"]);
+    h.expect_ok(1, "(join :id 3 :channel \"lobby\")");
+    let got = h.expect_ok(1, "(last-read :id 4 :channel \"lobby\")");
+    assert_eq!(update_id(&got[0]), Some(42));
+}
+
+#[test]
+fn blacklist_survives_a_restart_and_unban_is_stored_shirakumo_7() {
+    let dir = temp_dir("blacklist");
+    let mut config = config();
+    config.admins = vec!["root".into()];
+    let mut h = Harness::with(config);
+    h.login(8, "root");
+    h.expect_ok(8, "(register :id 2 :password \"rootpass\")");
+    h.connect_with(9, "root", "rootpass");
+    h.expect_ok(9, "(ban :id 3 :target \"bob\")");
+    h.expect_ok(9, "(ban :id 4 :target \"cat\")");
+    h.expect_ok(9, "(unban :id 5 :target \"cat\")");
+    persist(&dir, h.take_changes());
+
+    let mut h = restarted_engine(&dir);
+    h.open(1);
+    let got = h.call(1, "(connect :id 1 :from \"bob\" :version \"2.0\")");
+    assert_eq!(classes_of(&got), [Known::TooManyConnections]);
+    h.login(2, "cat");
+}

@@ -92,6 +92,8 @@ impl Engine {
             }
         }
         let password = update.get(Known::KPassword).and_then(Value::as_str);
+        // Past step 7 a password was verified.
+        let authenticated = password.is_some();
         let existing = self.state.find_user(&name);
         match password {
             None => {
@@ -159,6 +161,7 @@ impl Engine {
         self.state.user_mut(user).conns.push(conn);
         if let Some(c) = self.state.connection_mut(conn) {
             c.user = Some(user);
+            c.authenticated = authenticated;
         }
         self.arm_activity(conn, now);
         out.events.push(ConnEvent::Established(conn));

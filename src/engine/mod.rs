@@ -89,6 +89,9 @@ pub struct Config {
     pub profile_lifetime: u64,
     /// §2.4 how long an empty regular channel lives, in seconds.
     pub channel_lifetime: u64,
+    /// Server administrators: registered profiles whose connections, once
+    /// logged in with the password, may send every update everywhere.
+    pub admins: Vec<String>,
     /// `shirakumo.mess` §1: updates a channel keeps for `backfill`.
     pub backfill_count: usize,
     /// `shirakumo.mess` §1: bytes of updates a channel keeps for
@@ -116,6 +119,7 @@ impl Default for Config {
             hash_iterations: profiles::DEFAULT_ITERATIONS,
             profile_lifetime: THIRTY_DAYS,
             channel_lifetime: THIRTY_DAYS,
+            admins: Vec::new(),
             backfill_count: 100,
             backfill_bytes: 1 << 20,
         }
@@ -186,6 +190,16 @@ pub enum Change {
     Channel(ChannelRecord),
     /// A regular channel expired.
     DeleteChannel(String),
+    /// An item joined (`present`) or left a server-wide list
+    /// (`shirakumo.mess` §7 the name blacklist, §10 the IP blacklist).
+    List {
+        /// The list's name.
+        list: String,
+        /// The item.
+        item: String,
+        /// Whether the item is on the list now.
+        present: bool,
+    },
 }
 
 /// What survives of a regular channel across restarts.
@@ -212,6 +226,8 @@ pub struct Snapshot {
     pub profiles: Vec<Profile>,
     /// Regular channels.
     pub channels: Vec<ChannelRecord>,
+    /// The items of the server-wide lists, as (list, item).
+    pub lists: Vec<(String, String)>,
 }
 
 /// A handler's failure: the class of the failure update and its text.
@@ -317,6 +333,9 @@ impl Engine {
                 backlog: Default::default(),
                 volatile: Default::default(),
             });
+        }
+        for (list, item) in snapshot.lists {
+            self.state.lists.entry(list).or_default().push(item);
         }
     }
 
@@ -661,7 +680,9 @@ impl Engine {
             req.update.set(Known::KChannel, name);
         }
         // Step 7: the target user must exist.
-        if let Some(target) = req.str_field(Known::KTarget) {
+        if let Some(target) = req.str_field(Known::KTarget)
+            && !checks.target_any
+        {
             let active = self.state.find_user(target);
             let known = active.is_some() || self.state.find_profile(target).is_some();
             if (checks.target_active && active.is_none()) || !known {
@@ -684,7 +705,7 @@ impl Engine {
             return Ok(());
         }
         let chan = channel.unwrap_or(self.state.primary);
-        if !self.state.permitted(chan, req.class, &user_name) {
+        if !self.state.permitted(chan, req.class, &user_name) && !self.is_admin(req.conn) {
             return Err(Failure::new(
                 Known::InsufficientPermissions,
                 format!(
@@ -739,6 +760,22 @@ impl Engine {
 }
 
 impl Engine {
+    /// Whether the connection is a server administrator's: its user is
+    /// named by `--admin` and it logged in with the profile's password.
+    pub(crate) fn is_admin(&self, conn: ConnId) -> bool {
+        let Some(c) = self.state.connection(conn) else {
+            return false;
+        };
+        c.authenticated
+            && c.user.is_some_and(|u| {
+                let name = &self.state.user(u).name;
+                self.config
+                    .admins
+                    .iter()
+                    .any(|a| protocol::names_equal(a, name))
+            })
+    }
+
     /// The channel of a request whose `channel` field §5.1.6 checked.
     fn channel_of(&self, req: &Request) -> Result<state::ChanId, Failure> {
         req.str_field(Known::KChannel)

@@ -36,6 +36,9 @@ pub(crate) struct Checks {
     pub channel: ChannelUse,
     /// §5.1.7 the target must be a user on the server, not only a profile.
     pub target_active: bool,
+    /// §5.1.7 does not apply: the target is any valid name (`shirakumo.mess`
+    /// §7 `ban` and `unban` name users that need not exist).
+    pub target_any: bool,
     /// §5.1.8 does not apply when the target is the sender itself.
     pub free_about_self: bool,
 }
@@ -46,6 +49,7 @@ impl Checks {
         upkeep: false,
         channel: ChannelUse::Ignored,
         target_active: false,
+        target_any: false,
         free_about_self: false,
     };
     /// An update to a channel the sender is in.

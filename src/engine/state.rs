@@ -17,6 +17,9 @@ pub(crate) type ChanId = usize;
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub user: Option<UserId>,
+    /// It logged in with its profile's password (§4.1.7), which server
+    /// administrators (`--admin`) need for their rights.
+    pub authenticated: bool,
     pub ip: IpAddr,
     pub opened: Time,
     pub flood_frame: u64,
@@ -151,6 +154,9 @@ pub(crate) struct State {
     pub server_user: UserId,
     /// What extensions keep server-wide while the server runs.
     pub(crate) volatile: super::ext_state::ExtState,
+    /// The server-wide lists, stored item by item (`shirakumo.mess` §7
+    /// the name blacklist, §10 the IP blacklist).
+    pub(crate) lists: HashMap<String, Vec<String>>,
 }
 
 impl State {
@@ -161,6 +167,7 @@ impl State {
             conn_count: 0,
             users: Slab::new(),
             volatile: Default::default(),
+            lists: HashMap::new(),
             user_index: HashMap::new(),
             profiles: HashMap::new(),
             channels: Slab::new(),
@@ -199,6 +206,7 @@ impl State {
         }
         self.conns[conn] = Some(Connection {
             user: None,
+            authenticated: false,
             ip,
             opened: now,
             flood_frame: 0,

@@ -73,6 +73,13 @@ pub(crate) enum Undo {
         ext: &'static str,
         before: Value,
     },
+    /// An item joined or left a server-wide list; `present` is what it
+    /// was before.
+    ListItem {
+        list: &'static str,
+        item: String,
+        present: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -156,7 +163,8 @@ impl Engine {
                 Undo::Channel { .. }
                 | Undo::Rules { .. }
                 | Undo::ChannelData { .. }
-                | Undo::ProfileData { .. } => Known::UpdateFailure,
+                | Undo::ProfileData { .. }
+                | Undo::ListItem { .. } => Known::UpdateFailure,
             };
             log::warn!(
                 "{} not saved ({cause}): undone",
@@ -166,6 +174,7 @@ impl Engine {
                     Undo::Rules { name, .. } => format!("rules of channel {name:?}"),
                     Undo::ChannelData { name, ext, .. } => format!("{ext} of channel {name:?}"),
                     Undo::ProfileData { name, ext, .. } => format!("{ext} of profile {name:?}"),
+                    Undo::ListItem { list, item, .. } => format!("{item:?} on the {list}"),
                 }
             );
             self.revert(entry.undo, now, out);
@@ -300,6 +309,59 @@ impl Engine {
         self.confirm(out, first, req.conn, req.id(), undo);
     }
 
+    /// The items of a server-wide list, in the order they were added.
+    pub(crate) fn list_items(&self, list: &str) -> &[String] {
+        self.state.lists.get(list).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Puts `item` on the server-wide list `list` or takes it off
+    /// (`present`), recording the change for the store; items compare
+    /// exactly (callers give them in a canonical form). Returns whether
+    /// it was on the list before.
+    pub(crate) fn set_list_item(
+        &mut self,
+        list: &'static str,
+        item: &str,
+        present: bool,
+        out: &mut Outbox,
+    ) -> bool {
+        let items = self.state.lists.entry(list.to_string()).or_default();
+        let at = items.iter().position(|i| i == item);
+        match (at, present) {
+            (Some(_), true) => return true,
+            (None, false) => return false,
+            (Some(i), false) => {
+                items.remove(i);
+            }
+            (None, true) => items.push(item.to_string()),
+        }
+        out.changes.push(super::Change::List {
+            list: list.to_string(),
+            item: item.to_string(),
+            present,
+        });
+        at.is_some()
+    }
+
+    /// Lists the sends from `first` on as confirming a change made by
+    /// [`Engine::set_list_item`], `before` being what it returned.
+    pub(crate) fn confirm_list_item(
+        &mut self,
+        out: &mut Outbox,
+        first: usize,
+        req: &Request,
+        list: &'static str,
+        item: &str,
+        before: bool,
+    ) {
+        let undo = Undo::ListItem {
+            list,
+            item: item.to_string(),
+            present: before,
+        };
+        self.confirm(out, first, req.conn, req.id(), undo);
+    }
+
     /// Whether a channel's rules are stored: regular channels but the
     /// primary one.
     fn is_stored_channel(&self, name: &str) -> bool {
@@ -348,13 +410,21 @@ impl Engine {
                     self.profile_changed(&name, out);
                 }
             }
+            Undo::ListItem {
+                list,
+                item,
+                present,
+            } => {
+                self.set_list_item(list, &item, present, out);
+            }
         }
     }
 
-    /// Removes a channel whose creation was not saved: each member is told
-    /// by its own `leave` (§5.4.2) that it is out; the channel is gone, so
-    /// the others' leaves would tell nothing more.
-    fn remove_unsaved_channel(&mut self, chan: ChanId, now: Time, out: &mut Outbox) {
+    /// Removes a channel (one whose creation was not saved, or one
+    /// destroyed, `shirakumo.mess` §7): each member is told by its own
+    /// `leave` (§5.4.2) that it is out; the channel is gone, so the
+    /// others' leaves would tell nothing more.
+    pub(super) fn remove_unsaved_channel(&mut self, chan: ChanId, now: Time, out: &mut Outbox) {
         let members = self.state.channel(chan).members.clone();
         for user in members {
             let name = self.state.user(user).name.clone();

@@ -397,6 +397,17 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
             data,
         });
     }
+    let mut stmt = conn
+        .prepare("SELECT list, item FROM lists ORDER BY rowid")
+        .map_err(|e| step_failed(conn, "", e))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(|e| step_failed(conn, "", e))?;
+    for row in rows {
+        snapshot
+            .lists
+            .push(row.map_err(|e| step_failed(conn, "", e))?);
+    }
     Ok(snapshot)
 }
 
@@ -494,6 +505,22 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
             tx.prepare_cached("DELETE FROM channels WHERE key = ?1")?
                 .execute(params![&*name_key(name)])?;
         }
+        Change::List {
+            list,
+            item,
+            present: true,
+        } => {
+            tx.prepare_cached("INSERT OR IGNORE INTO lists (list, item) VALUES (?1, ?2)")?
+                .execute(params![list, item])?;
+        }
+        Change::List {
+            list,
+            item,
+            present: false,
+        } => {
+            tx.prepare_cached("DELETE FROM lists WHERE list = ?1 AND item = ?2")?
+                .execute(params![list, item])?;
+        }
     }
     Ok(())
 }
@@ -506,6 +533,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
 struct Waiting {
     profiles: HashMap<NameKey, Change>,
     channels: HashMap<NameKey, Change>,
+    /// The latest change of each (list, item).
+    lists: HashMap<(String, String), Change>,
     /// The highest ticket merged.
     ticket: Ticket,
 }
@@ -514,18 +543,23 @@ impl Waiting {
     fn merge(&mut self, ticket: Ticket, changes: Vec<Change>) {
         self.ticket = self.ticket.max(ticket);
         for change in changes {
+            if let Change::List { list, item, .. } = &change {
+                self.lists.insert((list.clone(), item.clone()), change);
+                continue;
+            }
             let (map, key) = match &change {
                 Change::Profile(p) => (&mut self.profiles, name_key(&p.name)),
                 Change::DeleteProfile(name) => (&mut self.profiles, name_key(name)),
                 Change::Channel(c) => (&mut self.channels, name_key(&c.name)),
                 Change::DeleteChannel(name) => (&mut self.channels, name_key(name)),
+                Change::List { .. } => continue,
             };
             map.insert(key, change);
         }
     }
 
     fn len(&self) -> usize {
-        self.profiles.len() + self.channels.len()
+        self.profiles.len() + self.channels.len() + self.lists.len()
     }
 
     fn clear(&mut self) {
@@ -535,6 +569,11 @@ impl Waiting {
             } else {
                 map.clear();
             }
+        }
+        if self.lists.capacity() > 1024 {
+            self.lists = HashMap::new();
+        } else {
+            self.lists.clear();
         }
     }
 
@@ -547,6 +586,7 @@ impl Waiting {
                     Change::Profile(p) => p.name.as_str(),
                     Change::Channel(c) => c.name.as_str(),
                     Change::DeleteProfile(n) | Change::DeleteChannel(n) => n.as_str(),
+                    Change::List { item, .. } => item.as_str(),
                 })
                 .collect();
             names.sort_unstable();
@@ -563,11 +603,12 @@ impl Waiting {
             text
         }
         format!(
-            "{} profile record(s) [{}] and {} channel record(s) [{}]",
+            "{} profile record(s) [{}], {} channel record(s) [{}] and {} list item(s)",
             self.profiles.len(),
             names(&self.profiles),
             self.channels.len(),
-            names(&self.channels)
+            names(&self.channels),
+            self.lists.len()
         )
     }
 }
@@ -618,7 +659,8 @@ fn attempt(
         return Ok(());
     }
     let tx = conn.transaction()?;
-    for change in waiting.profiles.values().chain(waiting.channels.values()) {
+    let all = waiting.profiles.values().chain(waiting.channels.values());
+    for change in all.chain(waiting.lists.values()) {
         apply(&tx, change)?;
     }
     tx.commit()

@@ -17,5 +17,16 @@ macro_rules! extensions {
 }
 
 extensions![
-    backfill, block, edit, last_read, markup, pause, quiet, reactions, replies, sign, typing
+    backfill,
+    block,
+    edit,
+    last_read,
+    markup,
+    pause,
+    quiet,
+    reactions,
+    replies,
+    server_management,
+    sign,
+    typing
 ];
