@@ -102,6 +102,7 @@ fn quiet_9_list_survives_a_restart_with_the_channel() {
     h2.engine.load(Snapshot {
         profiles: Vec::new(),
         channels: vec![record],
+        lists: Vec::new(),
     });
     h2.login(1, "ann");
     h2.login(2, "bob");
