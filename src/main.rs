@@ -1,5 +1,7 @@
 //! The `lichat-tcp-server` program: options, logging, exit codes.
 
+mod offline_register;
+
 use getopts::{Matches, Options};
 use lichat_tcp_server::engine::{Config, Engine};
 use lichat_tcp_server::net::{Server, Settings, universal_now};
@@ -149,6 +151,13 @@ fn options() -> Options {
         "backfill-bytes",
         "bytes of updates each channel keeps for backfill (default: 1048576)",
         "BYTES",
+    );
+    o.optopt(
+        "",
+        "register",
+        "register the profile NAME (or give it a new password) while no server runs: \
+         reads the password from standard input, saves it under --data-dir and exits",
+        "NAME",
     );
     o.optmulti(
         "",
@@ -339,6 +348,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(name) = m.opt_str("register") {
+        return match offline_register::register(&name, &cli.config, &cli.data_dir) {
+            Ok(line) => {
+                eprintln!("{PROGRAM}: {line}");
+                ExitCode::SUCCESS
+            }
+            Err(line) => {
+                eprintln!("{PROGRAM}: {line}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let log_config = ConfigBuilder::new()
         .set_target_level(LevelFilter::Off)
         .set_thread_level(LevelFilter::Off)

@@ -36,6 +36,35 @@ use std::time::{Duration, Instant};
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "lichat.db";
 
+/// The file a process holding the database open keeps locked.
+pub const LOCK_NAME: &str = "lichat.lock";
+
+/// The message of a [`StoreError`] when another process holds the data
+/// directory open.
+pub const IN_USE: &str = "is in use by another process (a running server?)";
+
+/// Locks `dir`'s [`LOCK_NAME`] for this process, without waiting.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_NAME);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| err(&path, e))?;
+    // SAFETY: flock on a descriptor this function owns.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => err(&dir.join(FILE_NAME), IN_USE),
+            _ => err(&path, e),
+        });
+    }
+    Ok(file)
+}
+
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -78,6 +107,9 @@ pub const FAULTS_ENV: &str = "LICHAT_TEST_STORE_FAULTS";
 /// The durable store: a writer thread and the tickets it has committed.
 pub struct Store {
     path: PathBuf,
+    /// `lichat.lock`, locked while the store is open: one process at a
+    /// time writes the database.
+    _lock: std::fs::File,
     sender: Sender<Message>,
     shared: Arc<Shared>,
     next: Ticket,
@@ -108,6 +140,7 @@ pub fn open_with_faults(
     notify: Arc<dyn Notify>,
     faults: Option<&Path>,
 ) -> Result<(Store, Snapshot), StoreError> {
+    let lock = lock_dir(dir)?;
     let path = dir.join(FILE_NAME);
     let conn = Connection::open(&path).map_err(|e| err(&path, e))?;
     let full = faults.is_some_and(|f| read_fault(f) == Fault::Full);
@@ -144,6 +177,7 @@ pub fn open_with_faults(
     Ok((
         Store {
             path,
+            _lock: lock,
             sender,
             shared,
             next: 1,
