@@ -136,6 +136,12 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "max-connections-per-ip",
+        "connections one address may have open (default: 20; 0 is no limit)",
+        "N",
+    );
+    o.optopt(
+        "",
         "max-channels-per-user",
         "channels a user may be in (default: 50)",
         "N",
@@ -263,6 +269,12 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         "max-connections-per-user",
         config.max_connections_per_user,
         1,
+    )?;
+    config.max_connections_per_ip = number(
+        m,
+        "max-connections-per-ip",
+        config.max_connections_per_ip,
+        0,
     )?;
     config.max_channels_per_user =
         number(m, "max-channels-per-user", config.max_channels_per_user, 1)?;

@@ -123,6 +123,8 @@ impl Engine {
                     Value::List(vec![
                         pair(Known::ConnectedOn, Value::int(c.opened)),
                         pair(Known::Ip, Value::string(c.ip.to_string())),
+                        // shirakumo-ip (§10): IPv6, IPv4 mapped.
+                        pair(Known::SIp, Value::string(super::ext::ipv6_text(c.ip))),
                     ])
                 })
                 .collect()

@@ -89,6 +89,8 @@ pub struct Config {
     pub profile_lifetime: u64,
     /// §2.4 how long an empty regular channel lives, in seconds.
     pub channel_lifetime: u64,
+    /// Connections one address may have open; `0` is no limit.
+    pub max_connections_per_ip: usize,
     /// Server administrators: registered profiles whose connections, once
     /// logged in with the password, may send every update everywhere.
     pub admins: Vec<String>,
@@ -120,6 +122,7 @@ impl Default for Config {
             profile_lifetime: THIRTY_DAYS,
             channel_lifetime: THIRTY_DAYS,
             admins: Vec::new(),
+            max_connections_per_ip: 20,
             backfill_count: 100,
             backfill_bytes: 1 << 20,
         }

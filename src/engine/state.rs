@@ -154,6 +154,8 @@ pub(crate) struct State {
     pub server_user: UserId,
     /// What extensions keep server-wide while the server runs.
     pub(crate) volatile: super::ext_state::ExtState,
+    /// Connections open per address (`max_connections_per_ip`).
+    per_ip: HashMap<IpAddr, u32>,
     /// The server-wide lists, stored item by item (`shirakumo.mess` §7
     /// the name blacklist, §10 the IP blacklist).
     pub(crate) lists: HashMap<String, Vec<String>>,
@@ -168,6 +170,7 @@ impl State {
             users: Slab::new(),
             volatile: Default::default(),
             lists: HashMap::new(),
+            per_ip: HashMap::new(),
             user_index: HashMap::new(),
             profiles: HashMap::new(),
             channels: Slab::new(),
@@ -201,9 +204,12 @@ impl State {
         if self.conns.len() <= conn {
             self.conns.resize_with(conn + 1, || None);
         }
-        if self.conns[conn].is_none() {
+        if let Some(old) = self.conns[conn].take() {
+            self.release_ip(old.ip);
+        } else {
             self.conn_count += 1;
         }
+        *self.per_ip.entry(ip).or_default() += 1;
         self.conns[conn] = Some(Connection {
             user: None,
             authenticated: false,
@@ -229,7 +235,8 @@ impl State {
 
     pub fn remove_connection(&mut self, conn: ConnId) -> Option<Connection> {
         let c = self.conns.get_mut(conn).and_then(Option::take);
-        if c.is_some() {
+        if let Some(c) = &c {
+            self.release_ip(c.ip);
             self.conn_count -= 1;
             // Keep the table from pinning memory after a burst.
             while matches!(self.conns.last(), Some(None)) {
@@ -237,6 +244,20 @@ impl State {
             }
         }
         c
+    }
+
+    fn release_ip(&mut self, ip: IpAddr) {
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Connections open from `ip`.
+    pub fn connections_from(&self, ip: IpAddr) -> u32 {
+        self.per_ip.get(&ip).copied().unwrap_or(0)
     }
 
     pub fn connection_count(&self) -> usize {

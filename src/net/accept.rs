@@ -29,8 +29,21 @@ impl Server {
             };
             match listener.accept() {
                 Ok((mut socket, peer)) => {
+                    // shirakumo.mess §10: a banned address is dropped
+                    // before anything is set up for it.
+                    if self.engine.address_banned(peer.ip()) {
+                        drop(socket);
+                        if self.refusals.event(tick) {
+                            info!("dropped {peer}: the address is banned");
+                        }
+                        continue;
+                    }
                     if self.counted >= self.settings.connection_limit {
-                        self.refuse(socket, peer, now, tick);
+                        self.refuse(socket, peer, now, tick, "connection limit reached");
+                        continue;
+                    }
+                    if !self.engine.address_has_room(peer.ip()) {
+                        self.refuse(socket, peer, now, tick, "too many connections from it");
                         continue;
                     }
                     if let Err(e) = socket.set_nodelay(true) {
@@ -89,12 +102,19 @@ impl Server {
     /// §4.1.1: a connection over the limit gets `too-many-connections` and
     /// is closed at once, without building a connection. Best effort: one
     /// nonblocking write, then the write side is shut down.
-    pub(super) fn refuse(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Time, tick: u64) {
+    pub(super) fn refuse(
+        &mut self,
+        mut socket: TcpStream,
+        peer: SocketAddr,
+        now: Time,
+        tick: u64,
+        why: &str,
+    ) {
         let refusal = self.engine.too_many_connections(now);
         let _ = socket.write(&refusal);
         let _ = socket.shutdown(Shutdown::Write);
         if self.refusals.event(tick) {
-            info!("refused {peer}: connection limit reached");
+            info!("refused {peer}: {why}");
         }
     }
 }

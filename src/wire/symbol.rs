@@ -217,6 +217,7 @@ known_symbols! {
     Shirakumo SIpUnban "ip-unban",
     Shirakumo SIpBlacklist "ip-blacklist",
     Shirakumo SBadIpFormat "bad-ip-format",
+    Shirakumo SIp "ip",
     Shirakumo SBridge "bridge",
     Shirakumo SLink "link",
     Shirakumo SRich "rich",

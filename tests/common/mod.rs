@@ -169,11 +169,16 @@ fn spawn(data_dir: &std::path::Path, extra: &[&str], how: Spawn<'_>) -> Server {
         "TestServer",
     ])
     .arg("--data-dir")
-    .arg(&data_dir)
-    .args(extra)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    .arg(&data_dir);
+    // Every test client comes from 127.0.0.1: no per-address limit
+    // unless the test sets one.
+    if !extra.contains(&"--max-connections-per-ip") {
+        cmd.args(["--max-connections-per-ip", "0"]);
+    }
+    cmd.args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("the server binary runs");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = channel();

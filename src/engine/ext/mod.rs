@@ -20,6 +20,7 @@ extensions![
     backfill,
     block,
     edit,
+    ip,
     last_read,
     markup,
     pause,
@@ -30,3 +31,9 @@ extensions![
     sign,
     typing
 ];
+
+/// §10 of `shirakumo.mess`: a connection's address as the `shirakumo:ip`
+/// attribute has it.
+pub(crate) fn ipv6_text(ip: std::net::IpAddr) -> String {
+    self::ip::as_ipv6(ip).to_string()
+}
