@@ -202,6 +202,7 @@ impl Engine {
                 .map(|c| super::state::addr_key(c.ip)),
             data: Default::default(),
             backlog: Default::default(),
+            emotes: Default::default(),
         });
         // Step 5.
         self.state.join(req.user, chan);

@@ -88,6 +88,8 @@ pub struct Channel {
     pub data: super::ExtData,
     /// Its recent updates as they went out (backfill).
     pub(crate) backlog: super::backlog::Backlog,
+    /// `shirakumo.mess` §3 its emotes (primary and regular channels).
+    pub(crate) emotes: super::ext::emotes::Emotes,
 }
 
 /// An address as the creation quota counts it: an IPv4 address, or the
@@ -177,6 +179,7 @@ impl State {
             creator_addr: None,
             data: Default::default(),
             backlog: Default::default(),
+            emotes: Default::default(),
         });
         s.join(s.server_user, s.primary);
         s

@@ -73,6 +73,13 @@ pub(crate) enum Undo {
         ext: &'static str,
         before: Value,
     },
+    /// `shirakumo.mess` §3 an emote of a channel was added, replaced or
+    /// removed; `before` is the old one, `None` for none.
+    Emote {
+        channel: String,
+        name: String,
+        before: Option<super::ext::emotes::Emote>,
+    },
 }
 
 #[derive(Debug)]
@@ -156,7 +163,8 @@ impl Engine {
                 Undo::Channel { .. }
                 | Undo::Rules { .. }
                 | Undo::ChannelData { .. }
-                | Undo::ProfileData { .. } => Known::UpdateFailure,
+                | Undo::ProfileData { .. }
+                | Undo::Emote { .. } => Known::UpdateFailure,
             };
             log::warn!(
                 "{} not saved ({cause}): undone",
@@ -166,6 +174,8 @@ impl Engine {
                     Undo::Rules { name, .. } => format!("rules of channel {name:?}"),
                     Undo::ChannelData { name, ext, .. } => format!("{ext} of channel {name:?}"),
                     Undo::ProfileData { name, ext, .. } => format!("{ext} of profile {name:?}"),
+                    Undo::Emote { channel, name, .. } =>
+                        format!("emote {name:?} of channel {channel:?}"),
                 }
             );
             self.revert(entry.undo, now, out);
@@ -348,6 +358,11 @@ impl Engine {
                     self.profile_changed(&name, out);
                 }
             }
+            Undo::Emote {
+                channel,
+                name,
+                before,
+            } => super::ext::emotes::restore(self, &channel, &name, before, out),
         }
     }
 

@@ -9,11 +9,15 @@ use super::registry::Extension;
 /// protocol, in [`ALL`].
 macro_rules! extensions {
     ($($name:ident),* $(,)?) => {
-        $(mod $name;)*
+        $(pub(super) mod $name;)*
 
         /// The core protocol and every extension the server implements.
         pub(crate) const ALL: &[&Extension] = &[&super::core::CORE, $(&$name::EXTENSION),*];
     };
 }
 
-extensions![backfill, edit, markup, reactions, replies, sign, typing];
+extensions![
+    backfill, data, edit, emotes, markup, reactions, replies, sign, typing
+];
+
+pub(crate) use data::DEFAULT_DATA_TYPES;
