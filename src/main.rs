@@ -445,8 +445,8 @@ fn main() -> ExitCode {
     let max_emote_size = cli.config.max_emote_size;
     let mut engine = Engine::new(cli.config, universal_now());
     if let Some(dir) = &cli.emotes_dir {
-        let loaded = read_emote_dir(dir, &name, max_emote_size, universal_now())
-            .and_then(|records| {
+        let loaded =
+            read_emote_dir(dir, &name, max_emote_size, universal_now()).and_then(|records| {
                 let n = records.len();
                 engine.add_primary_emotes(records).map(|()| n)
             });

@@ -40,7 +40,7 @@ fn data_2_step3_is_distributed_to_the_channel_with_its_fields() {
     // The filename is optional.
     let got = h.expect_ok(
         1,
-        &format!("(data :id 6 :channel \"lobby\" :content-type \"text/plain\" :payload \"eA==\")"),
+        "(data :id 6 :channel \"lobby\" :content-type \"text/plain\" :payload \"eA==\")",
     );
     assert_eq!(classes_of(&got), [Known::SData]);
 }
@@ -62,7 +62,10 @@ fn data_2_step2_unaccepted_type_gets_bad_content_type_listing_the_accepted() {
     );
     let allowed = strings(&f, Known::KAllowedContentTypes);
     assert!(allowed.contains(&"image/png".to_owned()), "{allowed:?}");
-    assert!(allowed.contains(&"application/pdf".to_owned()), "{allowed:?}");
+    assert!(
+        allowed.contains(&"application/pdf".to_owned()),
+        "{allowed:?}"
+    );
     assert_eq!(allowed.len(), 11);
     let t = text(&f, Known::KText).unwrap();
     assert!(t.contains("image/png") && t.contains("video/webm"), "{t}");
@@ -97,8 +100,15 @@ fn data_2_payload_must_be_base64_else_malformed_update() {
         let got = h.call(1, &data(5, "image/png", bad));
         assert_eq!(classes_of(&got), [Known::MalformedUpdate], "{bad:?}");
     }
-    let got = h.call(1, "(data :id 6 :channel \"lobby\" :content-type \"image/png\")");
-    assert_eq!(classes_of(&got), [Known::MalformedUpdate], "payload missing");
+    let got = h.call(
+        1,
+        "(data :id 6 :channel \"lobby\" :content-type \"image/png\")",
+    );
+    assert_eq!(
+        classes_of(&got),
+        [Known::MalformedUpdate],
+        "payload missing"
+    );
     assert!(h.take(2).is_empty());
 }
 
@@ -108,9 +118,7 @@ fn data_2_default_rules_are_those_of_message_2_5() {
     // In the primary channel only its registrant, the server, may.
     h.expect_failure(
         1,
-        &format!(
-            "(data :id 5 :channel \"Server\" :content-type \"image/png\" :payload \"{PNG}\")"
-        ),
+        &format!("(data :id 5 :channel \"Server\" :content-type \"image/png\" :payload \"{PNG}\")"),
         Known::InsufficientPermissions,
     );
     // Anyone in a regular channel (bob is not its registrant) ...

@@ -41,7 +41,10 @@ fn emote(id: u64, name: &str, ty: &str, payload: &str) -> String {
 
 fn emotes_in(names: &[&str]) -> String {
     let names: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    format!("(emotes :id 50 :channel \"gallery\" :names ({}))", names.join(" "))
+    format!(
+        "(emotes :id 50 :channel \"gallery\" :names ({}))",
+        names.join(" ")
+    )
 }
 
 /// The `emote` updates of a reply, by name, and the final `emotes`.
@@ -92,12 +95,17 @@ fn emote_3_step6_is_distributed_to_the_channel_and_stored() {
         assert_eq!(text(&got[0], Known::KFrom), Some("ann"));
     }
     assert!(h.take(3).is_empty());
-    let e = h.engine.emote("gallery", "kappa").expect("stored in the map");
+    let e = h
+        .engine
+        .emote("gallery", "kappa")
+        .expect("stored in the map");
     assert_eq!((e.name.as_str(), e.payload.as_str()), ("Kappa", PNG));
     assert_eq!(e.content_type, "image/png");
     let changes = h.take_changes();
     assert!(
-        changes.iter().any(|c| matches!(c, Change::Emote(r) if r.name == "Kappa")),
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Emote(r) if r.name == "Kappa")),
         "{changes:?}"
     );
 }
@@ -176,7 +184,11 @@ fn emote_3_step5_empty_payload_removes_the_emote() {
     h.take_changes();
     let got = h.expect_ok(1, &emote(6, "KAPPA", "image/png", ""));
     assert_eq!(classes_of(&got), [Known::SEmote]);
-    assert_eq!(classes_of(&h.take(2)), [Known::SEmote], "removal is distributed");
+    assert_eq!(
+        classes_of(&h.take(2)),
+        [Known::SEmote],
+        "removal is distributed"
+    );
     assert!(h.engine.emote("gallery", "kappa").is_none());
     assert_eq!(
         h.take_changes(),
@@ -277,12 +289,12 @@ fn emotes_3_steps4_to_6_send_the_missing_emotes_then_all_names() {
     all.sort();
     assert_eq!(all, ["Kappa", "Lul", "ok"]);
     // Without names the client gets every emote.
-    let (sent, _) = split(h.expect_ok(
-        2,
-        "(emotes :id 51 :channel \"gallery\")",
-    ));
+    let (sent, _) = split(h.expect_ok(2, "(emotes :id 51 :channel \"gallery\")"));
     assert_eq!(sent.len(), 3);
-    assert!(h.take(1).is_empty(), "only the asking connection is answered");
+    assert!(
+        h.take(1).is_empty(),
+        "only the asking connection is answered"
+    );
 }
 
 #[test]
@@ -380,9 +392,11 @@ fn emote_3_unsaved_upload_is_undone_and_the_old_emote_restored() {
         channel: "gallery".into(),
         name: "New".into()
     }));
-    assert!(changes
-        .iter()
-        .any(|c| matches!(c, Change::Emote(r) if r.payload == PNG)));
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Emote(r) if r.payload == PNG))
+    );
 }
 
 #[test]
@@ -412,7 +426,10 @@ fn emotes_3_go_with_their_channel_when_it_expires_2_4() {
     );
     // A new channel of that name starts without them.
     h.expect_ok(1, "(create :id 8 :channel \"gallery\")");
-    assert_eq!(h.engine.emote_names("gallery").unwrap(), Vec::<String>::new());
+    assert_eq!(
+        h.engine.emote_names("gallery").unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -566,7 +583,10 @@ fn emotes_dir_errors_name_the_file() {
     std::fs::remove_file(dir.join("notes.txt")).unwrap();
     std::fs::write(dir.join("huge.png"), vec![0u8; 2000]).unwrap();
     let e = store::read_emote_dir(&dir, "Server", 1024, START).unwrap_err();
-    assert!(e.contains("huge.png") && e.contains("--max-emote-size"), "{e}");
+    assert!(
+        e.contains("huge.png") && e.contains("--max-emote-size"),
+        "{e}"
+    );
     std::fs::remove_file(dir.join("huge.png")).unwrap();
     std::fs::write(dir.join("a:b.png"), b"x").unwrap();
     let e = store::read_emote_dir(&dir, "Server", 1024, START).unwrap_err();
@@ -613,9 +633,7 @@ fn reactions_20_step2_accept_emotes_of_the_channel_or_the_primary_channel() {
     h.expect_ok(1, &emote(5, "Kappa", "image/png", PNG));
     h.take(2);
     let react = |e: &str| {
-        format!(
-            "(react :id 9 :channel \"gallery\" :target \"ann\" :update-id 5 :emote \"{e}\")"
-        )
+        format!("(react :id 9 :channel \"gallery\" :target \"ann\" :update-id 5 :emote \"{e}\")")
     };
     for ok in ["Kappa", "kappa", "wave", "👍"] {
         h.expect_ok(2, &react(ok));

@@ -127,7 +127,10 @@ impl Default for Config {
             channel_lifetime: THIRTY_DAYS,
             backfill_count: 100,
             backfill_bytes: 1 << 20,
-            data_types: ext::DEFAULT_DATA_TYPES.iter().map(|t| t.to_string()).collect(),
+            data_types: ext::DEFAULT_DATA_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
             max_emotes: 200,
             max_emote_size: 512 * 1024,
             max_emotes_bytes: 3 << 20,

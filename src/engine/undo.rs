@@ -62,12 +62,15 @@ pub(crate) enum Undo {
     },
     /// What an extension keeps on a stored channel changed (§2.4);
     /// `before` is its old value, `NIL` for none.
+    // No extension in this build keeps data on channels or profiles yet.
+    #[allow(dead_code)]
     ChannelData {
         name: String,
         ext: &'static str,
         before: Value,
     },
     /// What an extension keeps on a profile changed (§2.3).
+    #[allow(dead_code)]
     ProfileData {
         name: String,
         ext: &'static str,
@@ -244,6 +247,7 @@ impl Engine {
     /// records the change for the store and returns the old value.
     /// Pass the old value to [`Engine::confirm_channel_data`] with the
     /// reply that confirms it.
+    #[allow(dead_code)]
     pub(crate) fn set_channel_data(
         &mut self,
         chan: ChanId,
@@ -261,6 +265,7 @@ impl Engine {
     /// Lists the sends from `first` on as confirming a change made by
     /// [`Engine::set_channel_data`]: held until committed, undone if the
     /// store fails. Nothing waits for an unstored channel.
+    #[allow(dead_code)]
     pub(crate) fn confirm_channel_data(
         &mut self,
         out: &mut Outbox,
@@ -278,6 +283,7 @@ impl Engine {
     /// Sets what extension `ext` keeps on the profile `name` (`NIL`
     /// removes it) and records the change; the old value, or `None` when
     /// there is no such profile.
+    #[allow(dead_code)]
     pub(crate) fn set_profile_data(
         &mut self,
         name: &str,
@@ -293,6 +299,7 @@ impl Engine {
     }
 
     /// As [`Engine::confirm_channel_data`], for [`Engine::set_profile_data`].
+    #[allow(dead_code)]
     pub(crate) fn confirm_profile_data(
         &mut self,
         out: &mut Outbox,

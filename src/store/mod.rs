@@ -412,7 +412,9 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
         });
     }
     let mut stmt = conn
-        .prepare("SELECT channel, name, content_type, payload, added FROM emotes ORDER BY channel, key")
+        .prepare(
+            "SELECT channel, name, content_type, payload, added FROM emotes ORDER BY channel, key",
+        )
         .map_err(|e| step_failed(conn, "", e))?;
     let rows = stmt
         .query_map([], |r| {
