@@ -17,7 +17,7 @@ fn content_type(ext: &str) -> Option<&'static str> {
     })
 }
 
-/// Reads every file in `dir` as an emote of `channel` added at `now`, in
+/// §3 (`--emotes-dir`): reads every file in `dir` as an emote of `channel` added at `now`, in
 /// the order of their names. Hidden files (starting with `.`) and
 /// subdirectories are passed over. The error names the file: one that
 /// cannot be read, has no known image extension, a name no emote can

@@ -67,7 +67,7 @@ fn data(engine: &mut Engine, req: &mut Request, out: &mut Outbox) -> Result<(), 
     engine.distribute(req, out)
 }
 
-/// True if `ty` is among `accepted`: media types compare without case
+/// §2 step 2: true if `ty` is among `accepted`; media types compare without case
 /// and without parameters (`text/plain; charset=utf-8` is `text/plain`).
 pub(crate) fn accepts(accepted: &[String], ty: &str) -> bool {
     let essence = ty.split(';').next().unwrap_or_default().trim();

@@ -132,18 +132,18 @@ impl Emotes {
         before
     }
 
-    /// Number of emotes.
+    /// §3 number of emotes, for the size restriction.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
-    /// True if an emote of that name (any case) is here.
+    /// §3 true if an emote of that name (any case) is here.
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
 }
 
-/// What is wrong with an emote name, if anything: it must be 1 to 64
+/// §3 what is wrong with an emote name, if anything: it must be 1 to 64
 /// characters without colons (§3: clients find `:name:` in messages),
 /// white space or control characters.
 pub fn emote_name_problem(name: &str) -> Option<&'static str> {
@@ -380,7 +380,7 @@ fn emote(engine: &mut Engine, req: &mut Request, out: &mut Outbox) -> Result<(),
     Ok(())
 }
 
-/// Undoes an emote change the store could not save: `before` is put
+/// §3 undoes an emote change the store could not save: `before` is put
 /// back (or the emote removed), and that is recorded for the store.
 pub(crate) fn restore(
     engine: &mut Engine,
@@ -409,7 +409,7 @@ pub(crate) fn restore(
     }
 }
 
-/// Puts emotes into their channels (start-up); records for channels
+/// §3 puts stored emotes into their channels (start-up); records for channels
 /// that do not exist, or that are not valid, are left out. An emote of
 /// the primary channel already there (from `--emotes-dir`) stays.
 pub(crate) fn load(engine: &mut Engine, records: Vec<EmoteRecord>) {
