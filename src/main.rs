@@ -5,6 +5,8 @@ mod offline_register;
 use getopts::{Matches, Options};
 use lichat_tcp_server::engine::{Config, Engine};
 use lichat_tcp_server::net::{Server, Settings, universal_now};
+use lichat_tcp_server::protocol::payload::is_content_type;
+use lichat_tcp_server::store::read_emote_dir;
 use log::{LevelFilter, error, info, warn};
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 use std::io::IsTerminal;
@@ -173,6 +175,39 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "data-types",
+        "content types data updates may carry, comma-separated (default: image/png, image/gif, \
+         image/jpeg, image/webp, audio/mpeg, audio/ogg, audio/wav, video/mp4, video/webm, \
+         text/plain, application/pdf)",
+        "TYPES",
+    );
+    o.optopt(
+        "",
+        "max-emotes",
+        "emotes one channel may hold (default: 200)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "max-emote-size",
+        "largest emote image in bytes, decoded (default: 524288)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "max-emotes-bytes",
+        "bytes all emotes of one channel may take as sent (default: 3145728)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "emotes-dir",
+        "directory of image files (NAME.png, .gif, .jpg, .jpeg, .webp) loaded as the primary \
+         channel's emotes at start",
+        "DIR",
+    );
+    o.optopt(
+        "",
         "log-level",
         "error, warn, info, debug or trace (default: info)",
         "LEVEL",
@@ -213,6 +248,7 @@ struct Cli {
     settings: Settings,
     config: Config,
     data_dir: PathBuf,
+    emotes_dir: Option<PathBuf>,
     level: LevelFilter,
 }
 
@@ -295,6 +331,27 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     )?;
     config.backfill_count = number(m, "backfill-count", config.backfill_count, 0)?;
     config.backfill_bytes = number(m, "backfill-bytes", config.backfill_bytes, 0)?;
+    config.max_emotes = number(m, "max-emotes", config.max_emotes, 0)?;
+    config.max_emote_size = number(m, "max-emote-size", config.max_emote_size, 1)?;
+    config.max_emotes_bytes = number(m, "max-emotes-bytes", config.max_emotes_bytes, 0)?;
+    if let Some(text) = m.opt_str("data-types") {
+        let types: Vec<String> = text
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(bad) = types.iter().find(|t| !is_content_type(t)) {
+            return Err(Usage(format!(
+                "--data-types: {bad:?} is not a content type like image/png"
+            )));
+        }
+        if types.is_empty() {
+            return Err(Usage(format!(
+                "--data-types: {text:?} names no content type"
+            )));
+        }
+        config.data_types = types;
+    }
     config.salt = m.opt_str("salt").unwrap_or_default();
     for admin in m.opt_strs("admin") {
         if !lichat_tcp_server::protocol::is_valid_name(&admin) {
@@ -324,6 +381,7 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         settings,
         config,
         data_dir,
+        emotes_dir: m.opt_str("emotes-dir").map(PathBuf::from),
         level,
     })
 }
@@ -422,8 +480,31 @@ fn main() -> ExitCode {
             cli.config.idle_timeout
         );
     }
+    if cli.config.max_emotes_bytes >= s.max_write_queue {
+        warn!(
+            "--max-emotes-bytes {} is not below --max-write-queue {}: a client asking for all \
+             emotes of a full channel would be dropped",
+            cli.config.max_emotes_bytes, s.max_write_queue
+        );
+    }
     let addr = s.addr;
-    let engine = Engine::new(cli.config, universal_now());
+    let name = cli.config.name.clone();
+    let max_emote_size = cli.config.max_emote_size;
+    let mut engine = Engine::new(cli.config, universal_now());
+    if let Some(dir) = &cli.emotes_dir {
+        let loaded =
+            read_emote_dir(dir, &name, max_emote_size, universal_now()).and_then(|records| {
+                let n = records.len();
+                engine.add_primary_emotes(records).map(|()| n)
+            });
+        match loaded {
+            Ok(n) => info!("loaded {n} emote(s) from {}", dir.display()),
+            Err(e) => {
+                error!("--emotes-dir {}: {e}", dir.display());
+                return ExitCode::from(1);
+            }
+        }
+    }
     let mut server = match Server::bind(cli.settings, engine) {
         Ok(server) => server,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {

@@ -98,6 +98,7 @@ fn block_19_list_survives_a_restart_with_the_profile() {
         profiles: vec![profile],
         channels: Vec::new(),
         lists: Vec::new(),
+        emotes: Vec::new(),
     });
     let got = h2.connect_with(1, "ann", "secret!");
     assert_eq!(class(&got[0]), Known::Connect);

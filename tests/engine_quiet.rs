@@ -103,6 +103,7 @@ fn quiet_9_list_survives_a_restart_with_the_channel() {
         profiles: Vec::new(),
         channels: vec![record],
         lists: Vec::new(),
+        emotes: Vec::new(),
     });
     h2.login(1, "ann");
     h2.login(2, "bob");

@@ -209,6 +209,7 @@ impl Engine {
             data: Default::default(),
             backlog: Default::default(),
             volatile: Default::default(),
+            emotes: Default::default(),
         });
         // Step 5.
         self.state.join(req.user, chan);

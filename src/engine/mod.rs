@@ -26,6 +26,7 @@ use state::{Connection, UserId};
 use std::net::IpAddr;
 use std::rc::Rc;
 
+pub use ext::emotes::emote_name_problem;
 pub use ext_data::ExtData;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
 use state::Channel as ChannelState;
@@ -99,6 +100,15 @@ pub struct Config {
     /// `shirakumo.mess` §1: bytes of updates a channel keeps for
     /// `backfill`.
     pub backfill_bytes: usize,
+    /// `shirakumo.mess` §2: the content types `data` may carry.
+    pub data_types: Vec<String>,
+    /// `shirakumo.mess` §3: emotes one channel holds at most.
+    pub max_emotes: usize,
+    /// `shirakumo.mess` §3: the largest emote image, in decoded bytes.
+    pub max_emote_size: usize,
+    /// `shirakumo.mess` §3: bytes all emotes of one channel may take as
+    /// printed, so that answering `emotes` fits a client's write queue.
+    pub max_emotes_bytes: usize,
 }
 
 impl Default for Config {
@@ -125,6 +135,13 @@ impl Default for Config {
             max_connections_per_ip: 20,
             backfill_count: 100,
             backfill_bytes: 1 << 20,
+            data_types: ext::DEFAULT_DATA_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            max_emotes: 200,
+            max_emote_size: 512 * 1024,
+            max_emotes_bytes: 3 << 20,
         }
     }
 }
@@ -191,7 +208,7 @@ pub enum Change {
     DeleteProfile(String),
     /// A regular channel was created or changed.
     Channel(ChannelRecord),
-    /// A regular channel expired.
+    /// A regular channel expired; its emotes go with it.
     DeleteChannel(String),
     /// An item joined (`present`) or left a server-wide list
     /// (`shirakumo.mess` §7 the name blacklist, §10 the IP blacklist).
@@ -203,6 +220,30 @@ pub enum Change {
         /// Whether the item is on the list now.
         present: bool,
     },
+    /// `shirakumo.mess` §3 an emote of a channel was added or replaced.
+    Emote(EmoteRecord),
+    /// `shirakumo.mess` §3 an emote of a channel was removed.
+    DeleteEmote {
+        /// The channel's name.
+        channel: String,
+        /// The emote's name.
+        name: String,
+    },
+}
+
+/// `shirakumo.mess` §3 what survives of an emote across restarts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmoteRecord {
+    /// The name of the channel holding it.
+    pub channel: String,
+    /// Its name, as given.
+    pub name: String,
+    /// The content type of its image.
+    pub content_type: String,
+    /// The image, base 64.
+    pub payload: String,
+    /// When it was added.
+    pub added: Time,
 }
 
 /// What survives of a regular channel across restarts.
@@ -231,6 +272,8 @@ pub struct Snapshot {
     pub channels: Vec<ChannelRecord>,
     /// The items of the server-wide lists, as (list, item).
     pub lists: Vec<(String, String)>,
+    /// `shirakumo.mess` §3 the emotes of the primary and regular channels.
+    pub emotes: Vec<EmoteRecord>,
 }
 
 /// A handler's failure: the class of the failure update and its text.
@@ -335,11 +378,13 @@ impl Engine {
                 data: c.data,
                 backlog: Default::default(),
                 volatile: Default::default(),
+                emotes: Default::default(),
             });
         }
         for (list, item) in snapshot.lists {
             self.state.lists.entry(list).or_default().push(item);
         }
+        ext::emotes::load(self, snapshot.emotes);
     }
 
     /// Records that a channel's durable part changed.

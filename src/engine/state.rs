@@ -93,6 +93,8 @@ pub struct Channel {
     pub(crate) backlog: super::backlog::Backlog,
     /// What extensions keep on it while the server runs.
     pub(crate) volatile: super::ext_state::ExtState,
+    /// `shirakumo.mess` §3 its emotes (primary and regular channels).
+    pub(crate) emotes: super::ext::emotes::Emotes,
 }
 
 /// An address as the creation quota counts it: an IPv4 address, or the
@@ -193,6 +195,7 @@ impl State {
             data: Default::default(),
             backlog: Default::default(),
             volatile: Default::default(),
+            emotes: Default::default(),
         });
         s.join(s.server_user, s.primary);
         s

@@ -62,6 +62,7 @@ pub(crate) enum Undo {
     },
     /// What an extension keeps on a stored channel changed (§2.4);
     /// `before` is its old value, `NIL` for none.
+    // No extension in this build keeps data on channels or profiles yet.
     ChannelData {
         name: String,
         ext: &'static str,
@@ -79,6 +80,13 @@ pub(crate) enum Undo {
         list: &'static str,
         item: String,
         present: bool,
+    },
+    /// `shirakumo.mess` §3 an emote of a channel was added, replaced or
+    /// removed; `before` is the old one, `None` for none.
+    Emote {
+        channel: String,
+        name: String,
+        before: Option<super::ext::emotes::Emote>,
     },
 }
 
@@ -164,7 +172,8 @@ impl Engine {
                 | Undo::Rules { .. }
                 | Undo::ChannelData { .. }
                 | Undo::ProfileData { .. }
-                | Undo::ListItem { .. } => Known::UpdateFailure,
+                | Undo::ListItem { .. }
+                | Undo::Emote { .. } => Known::UpdateFailure,
             };
             log::warn!(
                 "{} not saved ({cause}): undone",
@@ -175,6 +184,8 @@ impl Engine {
                     Undo::ChannelData { name, ext, .. } => format!("{ext} of channel {name:?}"),
                     Undo::ProfileData { name, ext, .. } => format!("{ext} of profile {name:?}"),
                     Undo::ListItem { list, item, .. } => format!("{item:?} on the {list}"),
+                    Undo::Emote { channel, name, .. } =>
+                        format!("emote {name:?} of channel {channel:?}"),
                 }
             );
             self.revert(entry.undo, now, out);
@@ -417,6 +428,11 @@ impl Engine {
             } => {
                 self.set_list_item(list, &item, present, out);
             }
+            Undo::Emote {
+                channel,
+                name,
+                before,
+            } => super::ext::emotes::restore(self, &channel, &name, before, out),
         }
     }
 

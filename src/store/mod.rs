@@ -18,7 +18,7 @@
 //! waiting, which bounds the writer's memory by the number of profiles and
 //! channels; everything is committed once the disk takes it again.
 
-use crate::engine::{Change, ChannelRecord, ExtData, Password, Profile, Snapshot};
+use crate::engine::{Change, ChannelRecord, EmoteRecord, ExtData, Password, Profile, Snapshot};
 use crate::protocol::NameKey;
 use crate::protocol::{Rule, name_key};
 use crate::wire::{self, Known, Value};
@@ -32,6 +32,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+mod emote_dir;
+pub use emote_dir::read_emote_dir;
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "lichat.db";
@@ -66,7 +69,7 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Orders batches of changes: a reply held for ticket `t` may be sent once
 /// [`Store::committed`] is at least `t`.
@@ -323,6 +326,17 @@ const MIGRATIONS: &[&str] = &[
         item TEXT NOT NULL,
         PRIMARY KEY (list, item)
     );",
+    // 1 -> 2: emotes (shirakumo §3), one row each, apart from the
+    // channel rows so that a channel change does not rewrite them.
+    "CREATE TABLE emotes (
+        channel TEXT NOT NULL,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        PRIMARY KEY (channel, key)
+    );",
 ];
 
 fn migrate(conn: &Connection) -> Result<(), String> {
@@ -432,6 +446,27 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
         });
     }
     let mut stmt = conn
+        .prepare(
+            "SELECT channel, name, content_type, payload, added FROM emotes ORDER BY channel, key",
+        )
+        .map_err(|e| step_failed(conn, "", e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(EmoteRecord {
+                channel: r.get(0)?,
+                name: r.get(1)?,
+                content_type: r.get(2)?,
+                payload: r.get(3)?,
+                added: time(r.get(4)?),
+            })
+        })
+        .map_err(|e| step_failed(conn, "", e))?;
+    for row in rows {
+        snapshot
+            .emotes
+            .push(row.map_err(|e| step_failed(conn, "", e))?);
+    }
+    let mut stmt = conn
         .prepare("SELECT list, item FROM lists ORDER BY rowid")
         .map_err(|e| step_failed(conn, "", e))?;
     let rows = stmt
@@ -538,6 +573,27 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
         Change::DeleteChannel(name) => {
             tx.prepare_cached("DELETE FROM channels WHERE key = ?1")?
                 .execute(params![&*name_key(name)])?;
+            clear_emotes(tx, &name_key(name))?;
+        }
+        Change::Emote(e) => {
+            tx.prepare_cached(
+                "INSERT INTO emotes (channel, key, name, content_type, payload, added)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(channel, key) DO UPDATE SET name = ?3, content_type = ?4,
+                   payload = ?5, added = ?6",
+            )?
+            .execute(params![
+                &*name_key(&e.channel),
+                &*name_key(&e.name),
+                e.name,
+                e.content_type,
+                e.payload,
+                clamp(e.added),
+            ])?;
+        }
+        Change::DeleteEmote { channel, name } => {
+            tx.prepare_cached("DELETE FROM emotes WHERE channel = ?1 AND key = ?2")?
+                .execute(params![&*name_key(channel), &*name_key(name)])?;
         }
         Change::List {
             list,
@@ -559,6 +615,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
     Ok(())
 }
 
+/// Deletes every emote of a channel (it expired or was removed).
+fn clear_emotes(tx: &rusqlite::Transaction<'_>, channel: &NameKey) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM emotes WHERE channel = ?1")?
+        .execute(params![&**channel])?;
+    Ok(())
+}
+
 /// The records waiting for a commit, coalesced by key: the latest record
 /// of each profile and of each channel, a deletion being a record too.
 /// While commits fail, this is bounded by the number of names the server
@@ -567,6 +630,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
 struct Waiting {
     profiles: HashMap<NameKey, Change>,
     channels: HashMap<NameKey, Change>,
+    /// Channels whose emotes are all to be deleted, before `emotes`.
+    cleared: std::collections::HashSet<NameKey>,
+    /// Per channel, the latest record of each emote.
+    emotes: HashMap<NameKey, HashMap<NameKey, Change>>,
     /// The latest change of each (list, item).
     lists: HashMap<(String, String), Change>,
     /// The highest ticket merged.
@@ -585,7 +652,20 @@ impl Waiting {
                 Change::Profile(p) => (&mut self.profiles, name_key(&p.name)),
                 Change::DeleteProfile(name) => (&mut self.profiles, name_key(name)),
                 Change::Channel(c) => (&mut self.channels, name_key(&c.name)),
-                Change::DeleteChannel(name) => (&mut self.channels, name_key(name)),
+                Change::DeleteChannel(name) => {
+                    let key = name_key(name);
+                    self.emotes.remove(&key);
+                    self.cleared.insert(key.clone());
+                    (&mut self.channels, key)
+                }
+                Change::Emote(e) => (
+                    self.emotes.entry(name_key(&e.channel)).or_default(),
+                    name_key(&e.name),
+                ),
+                Change::DeleteEmote { channel, name } => (
+                    self.emotes.entry(name_key(channel)).or_default(),
+                    name_key(name),
+                ),
                 Change::List { .. } => continue,
             };
             map.insert(key, change);
@@ -593,7 +673,10 @@ impl Waiting {
     }
 
     fn len(&self) -> usize {
-        self.profiles.len() + self.channels.len() + self.lists.len()
+        self.profiles.len()
+            + self.channels.len()
+            + self.emotes.values().map(HashMap::len).sum::<usize>()
+            + self.lists.len()
     }
 
     fn clear(&mut self) {
@@ -604,11 +687,9 @@ impl Waiting {
                 map.clear();
             }
         }
-        if self.lists.capacity() > 1024 {
-            self.lists = HashMap::new();
-        } else {
-            self.lists.clear();
-        }
+        self.emotes = HashMap::new();
+        self.cleared = Default::default();
+        self.lists = HashMap::new();
     }
 
     /// For the log: what is waiting, a few names of each kind.
@@ -620,6 +701,8 @@ impl Waiting {
                     Change::Profile(p) => p.name.as_str(),
                     Change::Channel(c) => c.name.as_str(),
                     Change::DeleteProfile(n) | Change::DeleteChannel(n) => n.as_str(),
+                    Change::Emote(e) => e.name.as_str(),
+                    Change::DeleteEmote { name, .. } => name.as_str(),
                     Change::List { item, .. } => item.as_str(),
                 })
                 .collect();
@@ -636,8 +719,10 @@ impl Waiting {
             }
             text
         }
+        let emotes: usize = self.emotes.values().map(HashMap::len).sum();
         format!(
-            "{} profile record(s) [{}], {} channel record(s) [{}] and {} list item(s)",
+            "{} profile record(s) [{}], {} channel record(s) [{}], {emotes} emote record(s) \
+             and {} list item(s)",
             self.profiles.len(),
             names(&self.profiles),
             self.channels.len(),
@@ -695,6 +780,14 @@ fn attempt(
     let tx = conn.transaction()?;
     let all = waiting.profiles.values().chain(waiting.channels.values());
     for change in all.chain(waiting.lists.values()) {
+        apply(&tx, change)?;
+    }
+    // Emotes of channels deleted since (a channel of the same name made
+    // anew meanwhile starts without them), then the emotes changed since.
+    for channel in &waiting.cleared {
+        clear_emotes(&tx, channel)?;
+    }
+    for change in waiting.emotes.values().flat_map(HashMap::values) {
         apply(&tx, change)?;
     }
     tx.commit()

@@ -9,7 +9,7 @@ use super::registry::Extension;
 /// protocol, in [`ALL`].
 macro_rules! extensions {
     ($($name:ident),* $(,)?) => {
-        $(mod $name;)*
+        $(pub(super) mod $name;)*
 
         /// The core protocol and every extension the server implements.
         pub(crate) const ALL: &[&Extension] = &[&super::core::CORE, $(&$name::EXTENSION),*];
@@ -19,7 +19,9 @@ macro_rules! extensions {
 extensions![
     backfill,
     block,
+    data,
     edit,
+    emotes,
     ip,
     last_read,
     markup,
@@ -31,6 +33,8 @@ extensions![
     sign,
     typing
 ];
+
+pub(crate) use data::DEFAULT_DATA_TYPES;
 
 /// §10 of `shirakumo.mess`: a connection's address as the `shirakumo:ip`
 /// attribute has it.

@@ -36,13 +36,16 @@ pub(crate) const EXTENSION: Extension = Extension {
 /// joiners and skin tones is 11).
 const MAX_EMOJI_CHARS: usize = 32;
 
-/// §20 steps 2–3.
+/// §20 steps 2–3: an emoji, or the name of an emote (§3) of the channel
+/// or of the primary channel, as clients show those in messages.
 fn react(engine: &mut Engine, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
+    let chan = engine.channel_of(req)?;
     let emote = req.str_field(K::KEmote).unwrap_or_default();
-    if !is_emoji(emote) {
+    if !is_emoji(emote) && !super::emotes::is_emote(engine, chan, emote) {
         return Err(Failure::new(
             K::MalformedUpdate,
-            "The :emote must be an emoji.",
+            "The :emote must be an emoji or the name of an emote of this channel or the \
+             primary channel.",
         ));
     }
     engine.distribute(req, out)
