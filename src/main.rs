@@ -152,6 +152,24 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "max-channel-info-size",
+        "bytes of text one channel info key may hold (default: 16384)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "max-user-info-size",
+        "bytes of text one user info key may hold (default: 16384)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "max-icon-size",
+        "bytes of a channel's or user's icon image (default: 1048576)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
         "log-level",
         "error, warn, info, debug or trace (default: info)",
         "LEVEL",
@@ -268,6 +286,15 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     )?;
     config.backfill_count = number(m, "backfill-count", config.backfill_count, 0)?;
     config.backfill_bytes = number(m, "backfill-bytes", config.backfill_bytes, 0)?;
+    config.max_channel_info_size = number(
+        m,
+        "max-channel-info-size",
+        config.max_channel_info_size,
+        1,
+    )?;
+    config.max_user_info_size =
+        number(m, "max-user-info-size", config.max_user_info_size, 1)?;
+    config.max_icon_size = number(m, "max-icon-size", config.max_icon_size, 1)?;
     config.salt = m.opt_str("salt").unwrap_or_default();
     let level = match m.opt_str("log-level").as_deref() {
         None | Some("info") => LevelFilter::Info,

@@ -16,4 +16,7 @@ macro_rules! extensions {
     };
 }
 
-extensions![backfill, edit, markup, reactions, replies, sign, typing];
+extensions![
+    backfill, channel_info, channel_trees, edit, icons, markup, reactions, replies, sign, typing,
+    user_info,
+];
