@@ -286,14 +286,9 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     )?;
     config.backfill_count = number(m, "backfill-count", config.backfill_count, 0)?;
     config.backfill_bytes = number(m, "backfill-bytes", config.backfill_bytes, 0)?;
-    config.max_channel_info_size = number(
-        m,
-        "max-channel-info-size",
-        config.max_channel_info_size,
-        1,
-    )?;
-    config.max_user_info_size =
-        number(m, "max-user-info-size", config.max_user_info_size, 1)?;
+    config.max_channel_info_size =
+        number(m, "max-channel-info-size", config.max_channel_info_size, 1)?;
+    config.max_user_info_size = number(m, "max-user-info-size", config.max_user_info_size, 1)?;
     config.max_icon_size = number(m, "max-icon-size", config.max_icon_size, 1)?;
     config.salt = m.opt_str("salt").unwrap_or_default();
     let level = match m.opt_str("log-level").as_deref() {

@@ -37,7 +37,11 @@ fn connect_reply_advertises_channel_info_and_both_icon_spellings_4_1_11() {
     h.open(1);
     let got = h.call(1, "(connect :id 1 :from \"ann\" :version \"2.0\")");
     let names = strings(&got[0], Known::KExtensions);
-    for name in ["shirakumo-channel-info", "shirakumo-icons", "shirakumo-icon"] {
+    for name in [
+        "shirakumo-channel-info",
+        "shirakumo-icons",
+        "shirakumo-icon",
+    ] {
         assert!(names.contains(&name.to_owned()), "{name}: {names:?}");
     }
 }
@@ -72,7 +76,10 @@ fn channel_info_6_step1_keys_t_on_a_fresh_channel_answers_every_key_empty() {
 #[test]
 fn channel_info_6_step1_2_a_key_list_answers_those_keys_once_each() {
     let mut h = Harness::lobby();
-    h.expect_ok(1, "(set-channel-info :id 4 :channel \"lobby\" :key :topic :text \"Cats\")");
+    h.expect_ok(
+        1,
+        "(set-channel-info :id 4 :channel \"lobby\" :key :topic :text \"Cats\")",
+    );
     h.take(2);
     let got = h.expect_ok(
         2,
@@ -80,7 +87,10 @@ fn channel_info_6_step1_2_a_key_list_answers_those_keys_once_each() {
     );
     assert_eq!(
         infos(&got),
-        [(Known::KTopic, "Cats".into()), (Known::KTitle, String::new())]
+        [
+            (Known::KTopic, "Cats".into()),
+            (Known::KTitle, String::new())
+        ]
     );
 }
 
@@ -130,7 +140,10 @@ fn channel_info_6_unknown_channel_is_no_such_channel_and_anonymous_ones_hide() {
         1,
         &format!("(set-channel-info :id 7 :channel \"{anon}\" :key :title :text \"Secret\")"),
     );
-    let got = h.expect_ok(1, &format!("(channel-info :id 8 :channel \"{anon}\" :keys (:title))"));
+    let got = h.expect_ok(
+        1,
+        &format!("(channel-info :id 8 :channel \"{anon}\" :keys (:title))"),
+    );
     assert_eq!(infos(&got), [(Known::KTitle, "Secret".into())]);
     h.expect_failure(
         2,
@@ -148,14 +161,20 @@ fn set_channel_info_6_step1_unknown_key_is_no_such_channel_info() {
         Known::SNoSuchChannelInfo,
     );
     assert_eq!(
-        f.get(Known::KKey).and_then(Value::as_symbol).map(|s| s.name()),
+        f.get(Known::KKey)
+            .and_then(Value::as_symbol)
+            .map(|s| s.name()),
         Some("colour")
     );
     let got = h.call(
         1,
         "(set-channel-info :id 6 :channel \"lobby\" :key \"title\" :text \"x\")",
     );
-    assert_eq!(classes_of(&got), [Known::MalformedUpdate], "the key is a symbol");
+    assert_eq!(
+        classes_of(&got),
+        [Known::MalformedUpdate],
+        "the key is a symbol"
+    );
     assert!(h.take(2).is_empty());
 }
 
@@ -191,7 +210,10 @@ fn set_channel_info_6_step2_bad_values_are_malformed_channel_info() {
         assert!(!text(&f, Known::KText).unwrap().is_empty());
     }
     let got = h.expect_ok(1, "(channel-info :id 6 :channel \"lobby\" :keys t)");
-    assert!(infos(&got).iter().all(|(_, v)| v.is_empty()), "nothing was set");
+    assert!(
+        infos(&got).iter().all(|(_, v)| v.is_empty()),
+        "nothing was set"
+    );
     // At the limits it is accepted.
     let at_limit = "x".repeat(100);
     h.expect_ok(
@@ -217,7 +239,10 @@ fn set_channel_info_6_step3_4_is_stored_and_distributed_to_the_channel() {
     let got = h.expect_ok(3, "(channel-info :id 6 :channel \"lobby\" :keys (:topic))");
     assert_eq!(infos(&got), [(Known::KTopic, "All about cats".into())]);
     // The empty text unsets it again.
-    h.expect_ok(1, "(set-channel-info :id 7 :channel \"lobby\" :key :topic :text \"\")");
+    h.expect_ok(
+        1,
+        "(set-channel-info :id 7 :channel \"lobby\" :key :topic :text \"\")",
+    );
     let got = h.expect_ok(3, "(channel-info :id 8 :channel \"lobby\" :keys (:topic))");
     assert_eq!(infos(&got), [(Known::KTopic, String::new())]);
 }
@@ -235,7 +260,10 @@ fn set_channel_info_6_by_default_only_the_registrant_sets_and_anyone_reads() {
         1,
         "(grant :id 6 :channel \"lobby\" :target \"bob\" :update set-channel-info)",
     );
-    h.expect_ok(2, "(set-channel-info :id 7 :channel \"lobby\" :key :topic :text \"mine\")");
+    h.expect_ok(
+        2,
+        "(set-channel-info :id 7 :channel \"lobby\" :key :topic :text \"mine\")",
+    );
     h.take(1);
     // The primary channel's info is the server user's.
     h.expect_failure(
@@ -252,7 +280,10 @@ fn set_channel_info_6_sender_outside_the_channel_gets_the_update_too() {
     let mut h = Harness::lobby();
     h.expect_ok(1, "(leave :id 5 :channel \"lobby\")");
     h.take(2);
-    let got = h.expect_ok(1, "(set-channel-info :id 6 :channel \"lobby\" :key :news :text \"Hi\")");
+    let got = h.expect_ok(
+        1,
+        "(set-channel-info :id 6 :channel \"lobby\" :key :news :text \"Hi\")",
+    );
     assert_eq!(classes_of(&got), [Known::SSetChannelInfo]);
     assert_eq!(classes_of(&h.take(2)), [Known::SSetChannelInfo]);
 }
@@ -270,7 +301,10 @@ fn icons_16_channel_icon_is_set_read_and_removed() {
     assert_eq!(infos(&got), [(Known::KIcon, icon.clone())]);
     let got = h.expect_ok(2, "(channel-info :id 7 :channel \"lobby\" :keys t)");
     assert!(infos(&got).contains(&(Known::KIcon, icon)));
-    h.expect_ok(1, "(set-channel-info :id 8 :channel \"lobby\" :key :icon :text \"\")");
+    h.expect_ok(
+        1,
+        "(set-channel-info :id 8 :channel \"lobby\" :key :icon :text \"\")",
+    );
     h.take(2);
     let got = h.expect_ok(2, "(channel-info :id 9 :channel \"lobby\" :keys (:icon))");
     assert_eq!(infos(&got), [(Known::KIcon, String::new())]);
@@ -304,9 +338,15 @@ fn set_channel_info_6_step3_change_is_recorded_once_and_messages_joins_record_no
 #[test]
 fn set_channel_info_6_unsaved_change_is_undone_and_refused() {
     let mut h = Harness::lobby();
-    h.expect_ok(1, "(set-channel-info :id 4 :channel \"lobby\" :key :topic :text \"Old\")");
+    h.expect_ok(
+        1,
+        "(set-channel-info :id 4 :channel \"lobby\" :key :topic :text \"Old\")",
+    );
     h.keep_unsettled = true;
-    h.expect_ok(1, "(set-channel-info :id 5 :channel \"lobby\" :key :topic :text \"New\")");
+    h.expect_ok(
+        1,
+        "(set-channel-info :id 5 :channel \"lobby\" :key :topic :text \"New\")",
+    );
     assert!(
         h.confirmations
             .iter()

@@ -47,7 +47,10 @@ fn connect_reply_advertises_shirakumo_user_info_4_1_11() {
 #[test]
 fn user_info_14_step1_unregistered_user_has_no_info_field() {
     let mut h = registered();
-    let got = h.expect_ok(1, "(user-info :id 5 :target \"bob\" :info ((:status \"forged\")))");
+    let got = h.expect_ok(
+        1,
+        "(user-info :id 5 :target \"bob\" :info ((:status \"forged\")))",
+    );
     assert_eq!(classes_of(&got), [Known::UserInfo]);
     assert!(got[0].get_raw(Known::KInfo).is_none(), "{:?}", got[0]);
 }
@@ -101,8 +104,14 @@ fn set_user_info_14_step2_unknown_key_is_no_such_user_info_with_the_key() {
 #[test]
 fn set_user_info_14_key_may_be_a_string_as_in_the_sexpr_file() {
     let mut h = registered();
-    h.expect_ok(1, "(set-user-info :id 5 :key \"location\" :text \"Zurich\")");
-    h.expect_ok(1, "(set-user-info :id 6 :key \":BIRTHDAY\" :text \"1 April\")");
+    h.expect_ok(
+        1,
+        "(set-user-info :id 5 :key \"location\" :text \"Zurich\")",
+    );
+    h.expect_ok(
+        1,
+        "(set-user-info :id 6 :key \":BIRTHDAY\" :text \"1 April\")",
+    );
     let got = h.expect_ok(1, "(user-info :id 7 :target \"ann\")");
     assert_eq!(
         info(&got[0]),
@@ -145,7 +154,10 @@ fn set_user_info_14_step3_bad_values_are_malformed_user_info() {
 fn set_user_info_14_step4_5_is_sent_back_to_every_connection_of_the_user() {
     let mut h = registered();
     h.connect_with(3, "ann", "secret1");
-    let got = h.expect_ok(1, "(set-user-info :id 5 :key :contact :text \"ann@example.org\")");
+    let got = h.expect_ok(
+        1,
+        "(set-user-info :id 5 :key :contact :text \"ann@example.org\")",
+    );
     assert_eq!(classes_of(&got), [Known::SSetUserInfo]);
     assert_eq!(id(&got[0]), Some(5));
     assert_eq!(text(&got[0], Known::KFrom), Some("ann"));
@@ -163,7 +175,10 @@ fn icons_16_user_icon_is_listed_in_user_info() {
     let mut h = registered();
     let icon = gif_icon();
     h.expect_ok(1, "(set-user-info :id 5 :key :status :text \"here\")");
-    h.expect_ok(1, &format!("(set-user-info :id 6 :key :icon :text \"{icon}\")"));
+    h.expect_ok(
+        1,
+        &format!("(set-user-info :id 6 :key :icon :text \"{icon}\")"),
+    );
     let got = h.expect_ok(2, "(user-info :id 7 :target \"ann\")");
     assert_eq!(
         info(&got[0]),

@@ -52,7 +52,10 @@ fn channel_info_user_info_and_icons_survive_sigkill_and_restart_6_14_16() {
     ann.recv_class("set-user-info");
     let _bob = server.login("bob");
     // A grant changes the channel's row again after the icon was set.
-    ann.update("grant", ":channel \"den\" :target \"bob\" :update set-channel-info");
+    ann.update(
+        "grant",
+        ":channel \"den\" :target \"bob\" :update set-channel-info",
+    );
     ann.recv_class("grant");
     // The replies were the confirmations: kill at once.
     server.kill_now();
@@ -61,7 +64,10 @@ fn channel_info_user_info_and_icons_survive_sigkill_and_restart_6_14_16() {
     let server = start_in(&dir, &[]);
     server.wait_log_in_past("loaded 1 profile(s)");
     let mut bob = server.login("bob");
-    let id = bob.update("channel-info", ":channel \"den\" :keys (:topic :icon :title)");
+    let id = bob.update(
+        "channel-info",
+        ":channel \"den\" :keys (:topic :icon :title)",
+    );
     let mut got = Vec::new();
     for _ in 0..3 {
         let o = bob.recv_class("set-channel-info");
@@ -98,7 +104,10 @@ fn channel_info_user_info_and_icons_survive_sigkill_and_restart_6_14_16() {
         ]
     );
     // The grant survived with it: bob may set the info now.
-    bob.update("set-channel-info", ":channel \"den\" :key :title :text \"Den\"");
+    bob.update(
+        "set-channel-info",
+        ":channel \"den\" :key :title :text \"Den\"",
+    );
     assert_eq!(class(&bob.recv()), "set-channel-info");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -48,6 +48,18 @@ impl ExtData {
         }
     }
 
+    /// True when both hold the very same values (shared, not merely
+    /// equal): nothing was set on either since one was copied from the
+    /// other. Lets the store skip rewriting data that did not change.
+    pub fn same_as(&self, other: &ExtData) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((a, x), (b, y))| a == b && Arc::ptr_eq(x, y))
+    }
+
     /// True when no extension keeps anything here.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -94,5 +106,10 @@ mod tests {
         );
         assert!(Arc::ptr_eq(&a, &b), "a copy of the row shares the megabyte");
         assert_eq!(copy, data);
+        assert!(copy.same_as(&data));
+        let mut changed = copy.clone();
+        changed.set("shirakumo-icons", Value::string("x".repeat(1 << 20)));
+        assert_eq!(changed, data, "equal values");
+        assert!(!changed.same_as(&data), "but set anew");
     }
 }

@@ -17,6 +17,15 @@ macro_rules! extensions {
 }
 
 extensions![
-    backfill, channel_info, channel_trees, edit, icons, markup, reactions, replies, sign, typing,
+    backfill,
+    channel_info,
+    channel_trees,
+    edit,
+    icons,
+    markup,
+    reactions,
+    replies,
+    sign,
+    typing,
     user_info,
 ];
