@@ -383,7 +383,6 @@ fn unchanged_extension_data_is_not_rewritten_with_its_row_2_3() {
     commit(vec![profile(4, &data)]);
     let snapshot = store::read_snapshot(&dir).unwrap();
     assert_eq!(snapshot.profiles[0].data, data);
-    drop(commit);
     store.close();
     let _ = std::fs::remove_dir_all(dir);
 }
