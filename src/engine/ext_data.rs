@@ -22,7 +22,7 @@ impl ExtData {
         self.0.iter().find(|(k, _)| &**k == ext).map(|(_, v)| &**v)
     }
 
-    /// The value of `ext`, shared: a copy that costs no copying.
+    /// The value of `ext`, shared: a copy that costs no copying (§2.4).
     pub fn get_shared(&self, ext: &str) -> Option<Arc<Value>> {
         self.0
             .iter()
@@ -35,7 +35,7 @@ impl ExtData {
         self.set_shared(ext, Arc::new(value));
     }
 
-    /// As [`ExtData::set`], with a value that may be shared elsewhere.
+    /// As [`ExtData::set`], with a value that may be shared elsewhere (§2.4).
     pub fn set_shared(&mut self, ext: &str, value: Arc<Value>) {
         let slot = self.0.iter().position(|(k, _)| &**k == ext);
         match (slot, value.is_nil()) {
@@ -50,7 +50,8 @@ impl ExtData {
 
     /// True when both hold the very same values (shared, not merely
     /// equal): nothing was set on either since one was copied from the
-    /// other. Lets the store skip rewriting data that did not change.
+    /// other. Lets the store skip rewriting data that did not change
+    /// (§2.3, §2.4).
     pub fn same_as(&self, other: &ExtData) -> bool {
         self.0.len() == other.0.len()
             && self

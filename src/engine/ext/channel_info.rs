@@ -95,7 +95,7 @@ const KEYS: &[(K, Shape)] = &[
     (K::KIcon, Shape::Icon),
 ];
 
-/// The key a value names, if it is a keyword among `keys` (or, where
+/// §6, §14: the key a value names, if it is a keyword among `keys` (or, where
 /// `strings` is true, a string naming one, with or without its colon).
 pub(crate) fn find_key(keys: &[(K, Shape)], value: &Value, strings: bool) -> Option<(K, Shape)> {
     let known = match value {
@@ -109,7 +109,7 @@ pub(crate) fn find_key(keys: &[(K, Shape)], value: &Value, strings: bool) -> Opt
     keys.iter().copied().find(|(k, _)| *k == known)
 }
 
-/// Checks a text for a key of `shape`, at most `max_text` bytes (icons:
+/// §6 step 2, §14 step 3: checks a text for a key of `shape`, at most `max_text` bytes (icons:
 /// at most `max_icon` bytes of image); the reason it is refused. The
 /// empty string is always accepted: it unsets the key.
 pub(crate) fn check_value(
@@ -158,7 +158,7 @@ pub(crate) fn check_value(
     Ok(())
 }
 
-/// The value of a key in an association list `((:key "text") ...)`.
+/// §6, §14: the value of a key in an association list `((:key "text") ...)`.
 pub(crate) fn alist_get(alist: Option<&Value>, key: K) -> Option<&str> {
     alist?
         .as_list()?
@@ -169,7 +169,7 @@ pub(crate) fn alist_get(alist: Option<&Value>, key: K) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// The association list with `key` set to `text` (removed when empty),
+/// §6 step 3, §14 step 4: the association list with `key` set to `text` (removed when empty),
 /// keeping the order of the other keys.
 pub(crate) fn alist_with(alist: Option<&Value>, key: K, text: &str) -> Value {
     let mut pairs: Vec<Value> = alist
