@@ -162,6 +162,24 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "max-channel-info-size",
+        "bytes of text one channel info key may hold (default: 16384)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "max-user-info-size",
+        "bytes of text one user info key may hold (default: 16384)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "max-icon-size",
+        "bytes of a channel's or user's icon image (default: 1048576)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
         "register",
         "register the profile NAME (or give it a new password) while no server runs: \
          reads the password from standard input, saves it under --data-dir and exits",
@@ -352,6 +370,10 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         }
         config.data_types = types;
     }
+    config.max_channel_info_size =
+        number(m, "max-channel-info-size", config.max_channel_info_size, 1)?;
+    config.max_user_info_size = number(m, "max-user-info-size", config.max_user_info_size, 1)?;
+    config.max_icon_size = number(m, "max-icon-size", config.max_icon_size, 1)?;
     config.salt = m.opt_str("salt").unwrap_or_default();
     for admin in m.opt_strs("admin") {
         if !lichat_tcp_server::protocol::is_valid_name(&admin) {

@@ -397,3 +397,54 @@ fn blacklist_survives_a_restart_and_unban_is_stored_shirakumo_7() {
     assert_eq!(classes_of(&got), [Known::TooManyConnections]);
     h.login(2, "cat");
 }
+
+#[test]
+fn unchanged_extension_data_is_not_rewritten_with_its_row_2_3() {
+    use lichat_tcp_server::engine::{ExtData, Password, Profile};
+    use lichat_tcp_server::wire::Value;
+    let dir = temp_dir("same-data");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (mut store, _) = store::open(&dir, Arc::new(Wake(tx))).expect("store opens");
+    let mut data = ExtData::default();
+    data.set("shirakumo-icons", Value::string("image/png AAAA"));
+    let profile = |last_used, data: &ExtData| {
+        Change::Profile(Profile {
+            name: "ann".into(),
+            password: Password {
+                salt: [1; 16],
+                iterations: 1,
+                hash: [2; 32],
+            },
+            registered_on: 1,
+            last_used,
+            data: data.clone(),
+        })
+    };
+    let mut commit = |changes| {
+        let ticket = store.submit(changes);
+        while store.committed() < ticket {
+            rx.recv().expect("the writer wakes us");
+        }
+    };
+    commit(vec![profile(2, &data)]);
+    // Mark the column from outside: a rewrite would overwrite the mark.
+    let db = rusqlite::Connection::open(dir.join(FILE_NAME)).unwrap();
+    db.execute("UPDATE profiles SET data = '((\"mark\" 1))'", [])
+        .unwrap();
+    // A login changes the row, not its data (the very same values).
+    commit(vec![profile(3, &data)]);
+    let snapshot = store::read_snapshot(&dir).unwrap();
+    assert_eq!(snapshot.profiles[0].last_used, 3);
+    assert_eq!(
+        snapshot.profiles[0].data.get("mark"),
+        Some(&Value::int(1)),
+        "the data column was left alone"
+    );
+    // Data set anew is written, even when equal to the old.
+    data.set("shirakumo-icons", Value::string("image/png AAAA"));
+    commit(vec![profile(4, &data)]);
+    let snapshot = store::read_snapshot(&dir).unwrap();
+    assert_eq!(snapshot.profiles[0].data, data);
+    store.close();
+    let _ = std::fs::remove_dir_all(dir);
+}

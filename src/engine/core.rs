@@ -117,7 +117,14 @@ pub(crate) const CORE: Extension = Extension {
                 channel: ChannelUse::New,
                 ..Checks::SERVER
             },
-            rules: server(R::Anyone),
+            // The primary channel's rule makes top-level channels; a
+            // channel's own rule makes its children (`shirakumo.mess` §5),
+            // its registrant's by default.
+            rules: Defaults {
+                primary: R::Anyone,
+                regular: R::Registrant,
+                anonymous: R::Unset,
+            },
         },
         ClassDef {
             class: K::Kick,

@@ -6,12 +6,17 @@ use crate::wire::{Known, Value};
 
 impl Engine {
     /// §5.5.1 channels: the names of every channel whose rules allow the
-    /// requester a `channels` update.
+    /// requester a `channels` update; with a `channel`, only its children
+    /// (`shirakumo.mess` §5).
     pub(super) fn channels(&mut self, req: &mut Request, out: &mut Outbox) -> Result<(), Failure> {
         let name = self.state.user(req.user).name.clone();
+        let parent = req
+            .str_field(Known::KChannel)
+            .and_then(|n| self.state.find_channel(n));
         let names: Vec<Value> = self
             .state
             .channel_ids()
+            .filter(|&c| parent.is_none_or(|p| self.is_child_channel(c, p)))
             .filter(|&c| !self.state.channel(c).anonymous || self.state.in_channel(req.user, c))
             .filter(|&c| self.state.permitted(c, Known::Channels, &name))
             .map(|c| Value::string(self.state.channel(c).name.as_str()))
@@ -53,6 +58,12 @@ impl Engine {
         super::retain_known_fields(&mut reply, Known::UserInfo);
         reply.set(Known::KConnections, connections);
         reply.set(Known::KRegistered, Value::bool(profile.is_some()));
+        // shirakumo-user-info (`shirakumo.mess` §14): registered users'
+        // info, never what the request carried.
+        reply.remove(Known::KInfo);
+        if let Some(info) = self.user_info_field(target) {
+            reply.set(Known::KInfo, info);
+        }
         send_to(out, req.conn, &reply);
         Ok(())
     }

@@ -109,6 +109,15 @@ pub struct Config {
     /// `shirakumo.mess` §3: bytes all emotes of one channel may take as
     /// printed, so that answering `emotes` fits a client's write queue.
     pub max_emotes_bytes: usize,
+    /// `shirakumo.mess` §6: longest text value of a channel info key, in
+    /// bytes (the icon has its own limit).
+    pub max_channel_info_size: usize,
+    /// `shirakumo.mess` §14: longest text value of a user info key, in
+    /// bytes (the icon has its own limit).
+    pub max_user_info_size: usize,
+    /// `shirakumo.mess` §16: largest icon, in bytes of the image (its
+    /// base 64 is a third longer).
+    pub max_icon_size: usize,
 }
 
 impl Default for Config {
@@ -142,6 +151,9 @@ impl Default for Config {
             max_emotes: 200,
             max_emote_size: 512 * 1024,
             max_emotes_bytes: 3 << 20,
+            max_channel_info_size: 16 << 10,
+            max_user_info_size: 16 << 10,
+            max_icon_size: 1 << 20,
         }
     }
 }
@@ -752,7 +764,12 @@ impl Engine {
         {
             return Ok(());
         }
-        let chan = channel.unwrap_or(self.state.primary);
+        let chan = match (checks.channel, req.str_field(Known::KChannel)) {
+            // shirakumo-channel-trees (`shirakumo.mess` §5): a new
+            // channel's parent decides.
+            (ChannelUse::New, Some(name)) => self.creation_parent(req.user, name)?,
+            _ => channel.unwrap_or(self.state.primary),
+        };
         if !self.state.permitted(chan, req.class, &user_name) && !self.is_admin(req.conn) {
             return Err(Failure::new(
                 Known::InsufficientPermissions,

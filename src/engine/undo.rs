@@ -105,6 +105,15 @@ pub(crate) struct Pending {
     next: ConfirmId,
 }
 
+/// An old value taken out of [`super::ExtData`]: moved out when nothing
+/// else holds it (a record still waiting for the store may), so that an
+/// undo record of a large value (an icon, §16) costs no copy.
+fn unshare(before: Option<std::sync::Arc<Value>>) -> Value {
+    before.map_or(Value::NIL, |v| {
+        std::sync::Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone())
+    })
+}
+
 /// The text of a failure for a change the store could not save.
 fn not_saved(cause: &str) -> String {
     format!("The server could not save this change: {cause}.")
@@ -262,8 +271,9 @@ impl Engine {
         out: &mut Outbox,
     ) -> Value {
         let data = &mut self.state.channel_mut(chan).data;
-        let before = data.get(ext).cloned().unwrap_or(Value::NIL);
+        let before = data.get_shared(ext);
         data.set(ext, value);
+        let before = unshare(before);
         self.channel_changed(chan, out);
         before
     }
@@ -296,8 +306,9 @@ impl Engine {
         out: &mut Outbox,
     ) -> Option<Value> {
         let p = self.state.find_profile_mut(name)?;
-        let before = p.data.get(ext).cloned().unwrap_or(Value::NIL);
+        let before = p.data.get_shared(ext);
         p.data.set(ext, value);
+        let before = unshare(before);
         self.profile_changed(name, out);
         Some(before)
     }

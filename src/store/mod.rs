@@ -529,8 +529,44 @@ fn clamp(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
+/// Writes one record. `data_unchanged`: the row's `data` column already
+/// holds the record's extension data, which is then not written again
+/// (an icon of a megabyte is not rewritten at each login).
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    change: &Change,
+    data_unchanged: bool,
+) -> rusqlite::Result<()> {
     match change {
+        Change::Profile(p) if data_unchanged => {
+            tx.prepare_cached(
+                "UPDATE profiles SET name = ?2, salt = ?3, iterations = ?4, hash = ?5,
+                   registered_on = ?6, last_used = ?7 WHERE key = ?1",
+            )?
+            .execute(params![
+                &*name_key(&p.name),
+                p.name,
+                &p.password.salt[..],
+                p.password.iterations,
+                &p.password.hash[..],
+                clamp(p.registered_on),
+                clamp(p.last_used),
+            ])?;
+        }
+        Change::Channel(c) if data_unchanged => {
+            tx.prepare_cached(
+                "UPDATE channels SET name = ?2, registrant = ?3, rules = ?4, lifetime = ?5,
+                   last_used = ?6 WHERE key = ?1",
+            )?
+            .execute(params![
+                &*name_key(&c.name),
+                c.name,
+                c.registrant,
+                rules_to_text(&c.rules),
+                clamp(c.lifetime),
+                clamp(c.last_used),
+            ])?;
+        }
         Change::Profile(p) => {
             tx.prepare_cached(
                 "INSERT INTO profiles (key, name, salt, iterations, hash, registered_on, last_used, data)
@@ -620,6 +656,57 @@ fn clear_emotes(tx: &rusqlite::Transaction<'_>, channel: &NameKey) -> rusqlite::
     tx.prepare_cached("DELETE FROM emotes WHERE channel = ?1")?
         .execute(params![&**channel])?;
     Ok(())
+}
+
+/// Per row, the extension data its `data` column holds as last committed
+/// (rows with some only), shared with the engine's copy: a record whose
+/// data is the very same (`ExtData::same_as`) leaves the column alone.
+#[derive(Default)]
+struct Written {
+    profiles: HashMap<NameKey, ExtData>,
+    channels: HashMap<NameKey, ExtData>,
+}
+
+impl Written {
+    /// Whether the row of `change` already holds its data.
+    fn holds(&self, change: &Change) -> bool {
+        match change {
+            Change::Profile(p) => self
+                .profiles
+                .get(&name_key(&p.name))
+                .is_some_and(|d| d.same_as(&p.data)),
+            Change::Channel(c) => self
+                .channels
+                .get(&name_key(&c.name))
+                .is_some_and(|d| d.same_as(&c.data)),
+            Change::DeleteProfile(_)
+            | Change::DeleteChannel(_)
+            | Change::Emote(_)
+            | Change::DeleteEmote { .. }
+            | Change::List { .. } => false,
+        }
+    }
+
+    /// What `waiting` wrote is committed.
+    fn committed(&mut self, waiting: &Waiting) {
+        for change in waiting.profiles.values().chain(waiting.channels.values()) {
+            let (map, key, data) = match change {
+                Change::Profile(p) => (&mut self.profiles, name_key(&p.name), Some(&p.data)),
+                Change::Channel(c) => (&mut self.channels, name_key(&c.name), Some(&c.data)),
+                Change::DeleteProfile(n) => (&mut self.profiles, name_key(n), None),
+                Change::DeleteChannel(n) => (&mut self.channels, name_key(n), None),
+                Change::Emote(_) | Change::DeleteEmote { .. } | Change::List { .. } => continue,
+            };
+            match data {
+                Some(d) if !d.is_empty() => {
+                    map.insert(key, d.clone());
+                }
+                _ => {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// The records waiting for a commit, coalesced by key: the latest record
@@ -758,6 +845,7 @@ fn read_fault(path: &Path) -> Fault {
 fn attempt(
     conn: &mut Connection,
     waiting: &Waiting,
+    written: &Written,
     faults: Option<&Path>,
 ) -> rusqlite::Result<()> {
     if let Some(path) = faults {
@@ -780,7 +868,7 @@ fn attempt(
     let tx = conn.transaction()?;
     let all = waiting.profiles.values().chain(waiting.channels.values());
     for change in all.chain(waiting.lists.values()) {
-        apply(&tx, change)?;
+        apply(&tx, change, written.holds(change))?;
     }
     // Emotes of channels deleted since (a channel of the same name made
     // anew meanwhile starts without them), then the emotes changed since.
@@ -788,7 +876,7 @@ fn attempt(
         clear_emotes(&tx, channel)?;
     }
     for change in waiting.emotes.values().flat_map(HashMap::values) {
-        apply(&tx, change)?;
+        apply(&tx, change, false)?;
     }
     tx.commit()
 }
@@ -819,6 +907,7 @@ fn writer(
     faults: Option<PathBuf>,
 ) {
     let mut waiting = Waiting::default();
+    let mut written = Written::default();
     let mut committed: Ticket = 0;
     let mut failing: Option<Failing> = None;
     let mut stopping = false;
@@ -863,11 +952,12 @@ fn writer(
         shared
             .attempt_since
             .store(shared.stamp(Instant::now()), Ordering::Release);
-        let result = attempt(&mut conn, &waiting, faults.as_deref());
+        let result = attempt(&mut conn, &waiting, &written, faults.as_deref());
         shared.attempt_since.store(0, Ordering::Release);
         match result {
             Ok(()) => {
                 committed = waiting.ticket;
+                written.committed(&waiting);
                 waiting.clear();
                 shared.waiting.store(0, Ordering::Relaxed);
                 shared.committed.store(committed, Ordering::Release);

@@ -19,9 +19,12 @@ macro_rules! extensions {
 extensions![
     backfill,
     block,
+    channel_info,
+    channel_trees,
     data,
     edit,
     emotes,
+    icons,
     ip,
     last_read,
     markup,
@@ -31,7 +34,8 @@ extensions![
     replies,
     server_management,
     sign,
-    typing
+    typing,
+    user_info,
 ];
 
 pub(crate) use data::DEFAULT_DATA_TYPES;
