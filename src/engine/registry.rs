@@ -140,8 +140,9 @@ pub(crate) enum Delivery {
     SenderOnly,
 }
 /// Called before a user's channel update is distributed (§3); a failure
-/// refuses it (`shirakumo.mess` §8 pause, §9 quiet).
-pub(crate) type DeliveryHook = fn(&mut Engine, ChanId, &Request) -> Result<Delivery, Failure>;
+/// refuses it (`shirakumo.mess` §8 pause, §9 quiet, §11 bridge, which
+/// rewrites it).
+pub(crate) type DeliveryHook = fn(&mut Engine, ChanId, &mut Request) -> Result<Delivery, Failure>;
 /// Called per recipient of a channel update (§3): false skips it.
 pub(crate) type RecipientHook = fn(&Engine, ChanId, &Object, UserId) -> bool;
 /// Called once a channel update was distributed, with its printed bytes,

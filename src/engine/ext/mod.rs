@@ -19,6 +19,7 @@ macro_rules! extensions {
 extensions![
     backfill,
     block,
+    bridge,
     channel_info,
     channel_trees,
     data,

@@ -56,7 +56,7 @@ fn pause_of(engine: &Engine, chan: ChanId) -> u64 {
 }
 
 /// §8 delivery steps 1–2.
-fn deliver(engine: &mut Engine, chan: ChanId, req: &Request) -> Result<Delivery, Failure> {
+fn deliver(engine: &mut Engine, chan: ChanId, req: &mut Request) -> Result<Delivery, Failure> {
     let pause = pause_of(engine, chan);
     if pause == 0 {
         return Ok(Delivery::Everyone);

@@ -76,7 +76,7 @@ fn is_quiet(engine: &Engine, chan: ChanId, name: &str) -> bool {
 }
 
 /// §9 delivery steps 1–2.
-fn deliver(engine: &mut Engine, chan: ChanId, req: &Request) -> Result<Delivery, Failure> {
+fn deliver(engine: &mut Engine, chan: ChanId, req: &mut Request) -> Result<Delivery, Failure> {
     let sender = &engine.state.user(req.user).name;
     Ok(if is_quiet(engine, chan, sender) {
         Delivery::SenderOnly
