@@ -20,6 +20,8 @@
 //!
 //! Bounded in connections and time; stops by itself. Needs about 10 100
 //! file descriptors (`ulimit -n 20000`). Run: `cargo bench --bench load`.
+//! `LOAD_BLOCKS=100` has that many of the 1000 members keep a block list
+//! (shirakumo-block) that does not concern the senders.
 //! `LOAD_PHASES=fanout,latency,memory,register,floor,slowdrop` picks phases
 //! (`LOAD_SLOWDROP_RATE`, 2000 messages/s, and `LOAD_SLOWDROP_BURST`, 8
 //! messages a write, set phase 6's traffic). `LOAD_SERVER=PATH` runs that
@@ -990,6 +992,47 @@ fn drain_until_quiet(streams: &mut [TcpStream]) -> u64 {
     total
 }
 
+/// `LOAD_BLOCKS=N`: that many members keep a block list (shirakumo §19).
+fn block_count() -> usize {
+    std::env::var("LOAD_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+        .min(MEMBERS - SENDERS - 1)
+}
+
+/// The last `n` members register and block a member that never sends, so
+/// every delivery still happens but passes the block check.
+fn add_blocks(streams: &mut [TcpStream], n: usize) {
+    let began = Instant::now();
+    let quiet = MEMBERS - n - 1;
+    for i in MEMBERS - n..MEMBERS {
+        let s = &mut streams[i];
+        s.write_all(
+            format!(
+                "(register :id 3 :clock {} :from \"m{i}\" :password \"load-bench\")\0",
+                clock()
+            )
+            .as_bytes(),
+        )
+        .expect("register");
+        wait_for(s, |class, _, _| class == "register");
+        s.write_all(
+            format!(
+                "(block :id 4 :clock {} :from \"m{i}\" :target \"m{quiet}\")\0",
+                clock()
+            )
+            .as_bytes(),
+        )
+        .expect("block");
+        wait_for(s, |class, _, _| class == "block");
+    }
+    println!(
+        "setup: {n} members block m{quiet} (who never sends), in {:.2} s",
+        began.elapsed().as_secs_f64()
+    );
+}
+
 fn latency_sample() -> usize {
     std::env::var("LOAD_SAMPLE")
         .ok()
@@ -1021,6 +1064,10 @@ fn channel_phases(phases: &str) {
         "setup: {MEMBERS} members joined in {:.2} s",
         setup.elapsed().as_secs_f64()
     );
+    let blocks = block_count();
+    if blocks > 0 {
+        add_blocks(&mut streams, blocks);
+    }
     let mut fan = Fanout::new(streams);
     fan.barrier("ready");
     let rss_members = server.rss_kib();

@@ -1,7 +1,7 @@
 //! shirakumo-block (§19 of shirakumo.mess).
 mod engine_support;
 use engine_support::*;
-use lichat_tcp_server::engine::{Change, Engine, Snapshot};
+use lichat_tcp_server::engine::Snapshot;
 use lichat_tcp_server::wire::Known;
 
 /// `lobby` with ann registered.
@@ -83,22 +83,10 @@ fn block_19_list_survives_a_restart_with_the_profile() {
     let mut h = registered_lobby();
     h.take_changes();
     h.expect_ok(1, "(block :id 5 :target \"bob\")");
-    let profile = h
-        .take_changes()
-        .into_iter()
-        .rev()
-        .find_map(|c| match c {
-            Change::Profile(p) if p.name == "ann" => Some(p),
-            _ => None,
-        })
-        .expect("the profile is written");
-    let mut h2 = Harness::with(config());
-    h2.engine = Engine::new(config(), h2.now);
-    h2.engine.load(Snapshot {
+    let profile = last_profile(h.take_changes(), "ann");
+    let mut h2 = restarted(Snapshot {
         profiles: vec![profile],
-        channels: Vec::new(),
-        lists: Vec::new(),
-        emotes: Vec::new(),
+        ..Snapshot::default()
     });
     let got = h2.connect_with(1, "ann", "secret!");
     assert_eq!(class(&got[0]), Known::Connect);

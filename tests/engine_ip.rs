@@ -5,24 +5,6 @@ use lichat_tcp_server::engine::Config;
 use lichat_tcp_server::wire::{Known, Value};
 use std::net::IpAddr;
 
-fn admin_config() -> Config {
-    Config {
-        admins: vec!["root".into()],
-        ..config()
-    }
-}
-
-/// root logged in with its password on conn 9 (from 192.0.2.1).
-fn with_admin() -> Harness {
-    let mut h = Harness::with(admin_config());
-    h.login(8, "root");
-    h.expect_ok(8, "(register :id 2 :password \"rootpass\")");
-    let got = h.connect_with(9, "root", "rootpass");
-    assert_eq!(class(&got[0]), Known::Connect, "{got:?}");
-    h.take(8);
-    h
-}
-
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
@@ -47,7 +29,7 @@ fn blacklist(h: &mut Harness) -> Vec<(String, String)> {
 
 #[test]
 fn ip_10_server_info_shows_the_ipv6_address_of_each_connection() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.login_from(1, "ann", "203.0.113.7");
     let got = h.expect_ok(9, "(server-info :id 5 :target \"ann\")");
     let got: Vec<_> = got
@@ -69,7 +51,7 @@ fn ip_10_server_info_shows_the_ipv6_address_of_each_connection() {
 
 #[test]
 fn ip_ban_10_is_for_admins_only() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.login(1, "ann");
     h.expect_failure(
         1,
@@ -80,7 +62,7 @@ fn ip_ban_10_is_for_admins_only() {
 
 #[test]
 fn ip_ban_10_step1_a_bad_address_or_mask_is_bad_ip_format() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.expect_failure(9, "(ip-ban :id 5 :ip \"300.1.2.3\")", Known::SBadIpFormat);
     h.expect_failure(
         9,
@@ -92,7 +74,7 @@ fn ip_ban_10_step1_a_bad_address_or_mask_is_bad_ip_format() {
 
 #[test]
 fn ip_ban_10_step3_4_adds_the_entry_and_drops_matching_connections() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.login_from(1, "ann", "203.0.113.7");
     h.login_from(2, "bob", "203.0.113.8");
     h.take(9);
@@ -111,7 +93,7 @@ fn ip_ban_10_step3_4_adds_the_entry_and_drops_matching_connections() {
 
 #[test]
 fn ip_ban_10_a_mask_bans_a_whole_network() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.expect_ok(9, "(ip-ban :id 5 :ip \"198.51.100.0\" :mask \"0.0.0.255\")");
     assert!(h.engine.address_banned(ip("198.51.100.1")));
     assert!(h.engine.address_banned(ip("198.51.100.254")));
@@ -126,7 +108,7 @@ fn ip_ban_10_a_mask_bans_a_whole_network() {
 
 #[test]
 fn ip_ban_10_step2_a_more_general_entry_absorbs_a_narrower_ban() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.expect_ok(9, "(ip-ban :id 5 :ip \"198.51.100.0\" :mask \"0.0.0.255\")");
     h.expect_ok(9, "(ip-ban :id 6 :ip \"198.51.100.7\")");
     assert_eq!(blacklist(&mut h).len(), 1, "the narrower ban was dropped");
@@ -134,7 +116,7 @@ fn ip_ban_10_step2_a_more_general_entry_absorbs_a_narrower_ban() {
 
 #[test]
 fn ip_ban_10_step2_a_more_general_ban_replaces_narrower_entries() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.expect_ok(9, "(ip-ban :id 5 :ip \"198.51.100.7\")");
     h.expect_ok(9, "(ip-ban :id 6 :ip \"198.51.100.9\")");
     h.expect_ok(9, "(ip-ban :id 7 :ip \"198.51.100.0\" :mask \"0.0.0.255\")");
@@ -146,7 +128,7 @@ fn ip_ban_10_step2_a_more_general_ban_replaces_narrower_entries() {
 
 #[test]
 fn ip_unban_10_step1_removes_entries_at_least_as_general_as_the_mask() {
-    let mut h = with_admin();
+    let mut h = Harness::with_admin();
     h.expect_ok(9, "(ip-ban :id 5 :ip \"198.51.100.0\" :mask \"0.0.0.255\")");
     h.expect_ok(9, "(ip-ban :id 6 :ip \"203.0.113.7\")");
     // One address inside the network does not lift the network's ban.

@@ -1,7 +1,7 @@
 //! shirakumo-last-read (§22 of shirakumo.mess).
 mod engine_support;
 use engine_support::*;
-use lichat_tcp_server::engine::{Change, Engine, Snapshot};
+use lichat_tcp_server::engine::Snapshot;
 use lichat_tcp_server::wire::Known;
 
 /// `lobby` with ann registered.
@@ -90,24 +90,10 @@ fn last_read_22_entries_survive_a_restart_with_the_profile() {
         1,
         "(last-read :id 6 :channel \"lobby\" :target \"bob\" :update-id 77)",
     );
-    let changes = h.take_changes();
-    let profile = changes
-        .iter()
-        .rev()
-        .find_map(|c| match c {
-            Change::Profile(p) if p.name == "ann" => Some(p.clone()),
-            _ => None,
-        })
-        .expect("the profile is written");
-    let lobby = h.engine.channel("lobby").map(|c| c.name.clone());
-    assert_eq!(lobby.as_deref(), Some("lobby"));
-    let mut h2 = Harness::with(config());
-    h2.engine = Engine::new(config(), h2.now);
-    h2.engine.load(Snapshot {
+    let profile = last_profile(h.take_changes(), "ann");
+    let mut h2 = restarted(Snapshot {
         profiles: vec![profile],
-        channels: Vec::new(),
-        lists: Vec::new(),
-        emotes: Vec::new(),
+        ..Snapshot::default()
     });
     let got = h2.connect_with(1, "ann", "secret!");
     assert_eq!(class(&got[0]), Known::Connect);

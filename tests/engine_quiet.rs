@@ -1,7 +1,7 @@
 //! shirakumo-quiet (§9 of shirakumo.mess).
 mod engine_support;
 use engine_support::*;
-use lichat_tcp_server::engine::{Change, Engine, Snapshot};
+use lichat_tcp_server::engine::{Change, Snapshot};
 use lichat_tcp_server::wire::Known;
 
 #[test]
@@ -97,13 +97,9 @@ fn quiet_9_list_survives_a_restart_with_the_channel() {
             _ => None,
         })
         .expect("the quiet list is written with the channel");
-    let mut h2 = Harness::with(config());
-    h2.engine = Engine::new(config(), h2.now);
-    h2.engine.load(Snapshot {
-        profiles: Vec::new(),
+    let mut h2 = restarted(Snapshot {
         channels: vec![record],
-        lists: Vec::new(),
-        emotes: Vec::new(),
+        ..Snapshot::default()
     });
     h2.login(1, "ann");
     h2.login(2, "bob");

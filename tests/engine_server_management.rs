@@ -2,24 +2,13 @@
 //! server administrators (`--admin`).
 mod engine_support;
 use engine_support::*;
-use lichat_tcp_server::engine::{Change, Config, Engine, Snapshot};
+use lichat_tcp_server::engine::{Change, Snapshot};
 use lichat_tcp_server::wire::Known;
-
-fn admin_config() -> Config {
-    Config {
-        admins: vec!["root".into()],
-        ..config()
-    }
-}
 
 /// root registered and logged in with its password on conn 9, ann on 1
 /// (registrant of "lobby"), bob on 2 in "lobby", cat on 3.
 fn with_admin() -> Harness {
-    let mut h = Harness::with(admin_config());
-    h.login(8, "root");
-    h.expect_ok(8, "(register :id 2 :password \"rootpass\")");
-    let got = h.connect_with(9, "root", "rootpass");
-    assert_eq!(class(&got[0]), Known::Connect, "{got:?}");
+    let mut h = Harness::with_admin();
     h.login(1, "ann");
     h.login(2, "bob");
     h.login(3, "cat");
@@ -196,9 +185,7 @@ fn ban_7_blacklist_survives_a_restart() {
         })
         .collect();
     assert_eq!(lists.len(), 1);
-    let mut h2 = Harness::with(admin_config());
-    h2.engine = Engine::new(admin_config(), h2.now);
-    h2.engine.load(Snapshot {
+    let mut h2 = restarted(Snapshot {
         lists,
         ..Snapshot::default()
     });

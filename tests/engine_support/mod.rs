@@ -30,6 +30,36 @@ pub struct Harness {
     pub confirmations: Vec<(ConnId, Known, ConfirmId)>,
 }
 
+/// The test configuration with `root` as a server administrator.
+pub fn admin_config() -> Config {
+    Config {
+        admins: vec!["root".into()],
+        ..config()
+    }
+}
+
+/// A fresh harness whose engine loaded `snapshot`, as after a restart.
+pub fn restarted(snapshot: lichat_tcp_server::engine::Snapshot) -> Harness {
+    let mut h = Harness::new();
+    h.engine.load(snapshot);
+    h
+}
+
+/// The last record of the profile `name` among `changes`.
+pub fn last_profile(
+    changes: Vec<lichat_tcp_server::engine::Change>,
+    name: &str,
+) -> lichat_tcp_server::engine::Profile {
+    changes
+        .into_iter()
+        .rev()
+        .find_map(|c| match c {
+            lichat_tcp_server::engine::Change::Profile(p) if p.name == name => Some(p),
+            _ => None,
+        })
+        .expect("the profile is written")
+}
+
 pub fn config() -> Config {
     Config {
         name: "Server".into(),
@@ -147,6 +177,18 @@ impl Harness {
         h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
         h.expect_ok(2, "(join :id 3 :channel \"lobby\")");
         h.take(1);
+        h
+    }
+
+    /// `root` registered (conn 8) and logged in with its password on
+    /// conn 9 under [`admin_config`]; inboxes cleared.
+    pub fn with_admin() -> Harness {
+        let mut h = Harness::with(admin_config());
+        h.login(8, "root");
+        h.expect_ok(8, "(register :id 2 :password \"rootpass\")");
+        let got = h.connect_with(9, "root", "rootpass");
+        assert_eq!(got.first().map(class), Some(Known::Connect), "{got:?}");
+        h.take(8);
         h
     }
 
