@@ -1006,8 +1006,7 @@ fn block_count() -> usize {
 fn add_blocks(streams: &mut [TcpStream], n: usize) {
     let began = Instant::now();
     let quiet = MEMBERS - n - 1;
-    for i in MEMBERS - n..MEMBERS {
-        let s = &mut streams[i];
+    for (i, s) in streams.iter_mut().enumerate().skip(MEMBERS - n) {
         s.write_all(
             format!(
                 "(register :id 3 :clock {} :from \"m{i}\" :password \"load-bench\")\0",
