@@ -2,8 +2,9 @@
 //! running out of descriptors without spinning or flooding the log.
 
 use super::conn::{Conn, Phase, Place, Reason};
+use super::transport::{Framing, SETUP_DEADLINE, Transport};
 use super::write_queue::WriteQueue;
-use super::{PRE_CONNECT_MAX, Server, sockopt};
+use super::{PRE_CONNECT_MAX, Port, Server, sockopt};
 use crate::engine::Time;
 use crate::wire::Reader;
 use log::{debug, info, warn};
@@ -18,21 +19,46 @@ impl Server {
     /// descriptors) the listener's events are ignored until the retry one
     /// tick later, which accepts whatever queued up meanwhile: the loop
     /// neither spins nor retries on every turn.
-    pub(super) fn accept(&mut self, now: Time, tick: u64) {
+    /// `token` names the listener that is ready; `None` tries them all.
+    pub(super) fn accept(&mut self, token: Option<Token>, now: Time, tick: u64) {
         if self.shutting_down || self.accept_retry.is_some_and(|at| tick < at) {
             return;
         }
         self.accept_retry = None;
+        for i in 0..self.listeners.len() {
+            if token.is_none_or(|t| t == self.listeners[i].token) {
+                self.accept_on(i, now, tick);
+            }
+        }
+    }
+
+    fn accept_on(&mut self, index: usize, now: Time, tick: u64) {
+        let port = self.listeners[index].port;
         loop {
-            let Some(listener) = self.listener.as_mut() else {
+            let Some(listener) = self.listeners.get_mut(index) else {
                 return;
             };
-            match listener.accept() {
+            match listener.socket.accept() {
                 Ok((mut socket, peer)) => {
                     if self.counted >= self.settings.connection_limit {
-                        self.refuse(socket, peer, now, tick);
+                        if port == Port::Lichat {
+                            self.refuse(socket, peer, now, tick);
+                        } else if self.refusals.event(tick) {
+                            // No Lichat refusal on a port where the framing
+                            // is not known yet: just close.
+                            info!("refused {peer}: connection limit reached");
+                        }
                         continue;
                     }
+                    let transport = match self.new_transport(port, tick) {
+                        Ok(t) => t,
+                        Err(why) => {
+                            if self.refusals.event(tick) {
+                                info!("refused {peer}: {why}");
+                            }
+                            continue;
+                        }
+                    };
                     if let Err(e) = socket.set_nodelay(true) {
                         debug!("{peer}: cannot set TCP_NODELAY: {e}");
                     }
@@ -65,7 +91,13 @@ impl Server {
                         reason: Reason::Engine,
                         held: VecDeque::new(),
                         held_bytes: 0,
+                        transport,
+                        sniff: port == Port::Lichat,
                     });
+                    if let Some(t) = self.conns[key].transport.as_deref_mut() {
+                        t.deadline = Some(self.setup_wheel.insert(tick + SETUP_DEADLINE + 1, key));
+                        self.tls_handshakes += usize::from(t.handshaking);
+                    }
                     self.counted += 1;
                     self.engine.open(key, peer.ip(), now);
                     info!("connection {key} opened from {peer}");
@@ -82,6 +114,38 @@ impl Server {
                     self.accept_retry = Some(tick + 1);
                     break;
                 }
+            }
+        }
+    }
+
+    /// The transport a connection to `port` starts with: none for plain
+    /// Lichat, TLS state for the TLS ports (unless too many handshakes are
+    /// in flight).
+    fn new_transport(&mut self, port: Port, tick: u64) -> Result<Option<Box<Transport>>, String> {
+        let _ = tick;
+        match port {
+            Port::Lichat => Ok(None),
+            Port::WebSocket => Ok(Some(Box::new(Transport::plain(Framing::Sniff)))),
+            Port::Tls => {
+                #[cfg(feature = "tls")]
+                {
+                    if self.tls_handshakes >= self.settings.max_tls_handshakes {
+                        return Err(format!(
+                            "{} TLS handshakes in flight already",
+                            self.tls_handshakes
+                        ));
+                    }
+                    let Some(config) = &self.tls_config else {
+                        return Err("no TLS settings".into());
+                    };
+                    let tls = super::tls::accept(config).map_err(|e| e.to_string())?;
+                    let mut t = Transport::plain(Framing::Sniff);
+                    t.tls = Some(tls);
+                    t.handshaking = true;
+                    Ok(Some(Box::new(t)))
+                }
+                #[cfg(not(feature = "tls"))]
+                Err("built without TLS".into())
             }
         }
     }
