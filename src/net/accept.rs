@@ -140,7 +140,7 @@ impl Server {
                     };
                     let tls = super::tls::accept(config).map_err(|e| e.to_string())?;
                     let mut t = Transport::plain(Framing::Sniff);
-                    t.tls = Some(tls);
+                    t.tls = Some(Box::new(tls));
                     t.handshaking = true;
                     Ok(Some(Box::new(t)))
                 }

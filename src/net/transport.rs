@@ -28,7 +28,7 @@ pub(crate) const SETUP_DEADLINE: u64 = 5;
 pub(super) struct Transport {
     /// TLS state, when the connection came to a TLS port.
     #[cfg(feature = "tls")]
-    pub(super) tls: Option<rustls::ServerConnection>,
+    pub(super) tls: Option<Box<rustls::ServerConnection>>,
     /// The TLS handshake is not done: the connection counts against the
     /// cap on handshakes in flight.
     pub(super) handshaking: bool,
@@ -661,4 +661,19 @@ enum Got {
     Blocked,
     Eof,
     Failed(Reason),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_state_stays_small_beside_tls() {
+        // A WebSocket connection pays for this box, not for TLS state.
+        assert!(
+            std::mem::size_of::<Transport>() <= 192,
+            "{}",
+            std::mem::size_of::<Transport>()
+        );
+    }
 }
