@@ -105,7 +105,7 @@ impl ServerProcess {
         // All clients come from 127.0.0.1; a build from before the
         // per-address limit (`LOAD_SERVER`) has no such option.
         if std::env::var_os("LOAD_SERVER").is_none() {
-            cmd.args(["--max-connections-per-ip", "0"]);
+            cmd.args(["--max-connections-per-ip", "0", "--ws-port", "0"]);
         }
         // `LOAD_SERVER_ARGS="--backfill-count 0"` adds options, e.g. to
         // compare a feature off and on.

@@ -38,7 +38,7 @@ impl ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"))
             .args(["--port", "0", "--hostname", "127.0.0.1", "--name", "Storm"])
             .args(["--log-level", "info", "--connection-limit", "20000"])
-            .args(["--max-connections-per-ip", "0"])
+            .args(["--max-connections-per-ip", "0", "--ws-port", "0"])
             .args(["--ping-interval", "3600", "--idle-timeout", "7200"])
             .arg("--data-dir")
             .arg(&dir)

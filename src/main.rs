@@ -4,7 +4,7 @@ mod offline_register;
 
 use getopts::{Matches, Options};
 use lichat_tcp_server::engine::{Config, Engine};
-use lichat_tcp_server::net::{Server, Settings, universal_now};
+use lichat_tcp_server::net::{Server, Settings, TlsFiles, universal_now};
 use lichat_tcp_server::protocol::payload::is_content_type;
 use lichat_tcp_server::store::read_emote_dir;
 use log::{LevelFilter, error, info, warn};
@@ -39,6 +39,42 @@ fn options() -> Options {
         "port",
         "TCP port, 0 for any free port (default: 1111)",
         "PORT",
+    );
+    o.optopt(
+        "",
+        "ws-port",
+        "WebSocket port, 0 turns it off (default: 1113)",
+        "PORT",
+    );
+    o.optopt(
+        "",
+        "tls-port",
+        "Lichat over TLS port with --tls-cert, 0 turns it off (default: 1112)",
+        "PORT",
+    );
+    o.optopt(
+        "",
+        "wss-port",
+        "WebSocket over TLS port with --tls-cert, 0 turns it off (default: 1114)",
+        "PORT",
+    );
+    o.optopt(
+        "",
+        "tls-cert",
+        "PEM certificate chain; with --tls-key turns on the TLS ports (SIGHUP reloads it)",
+        "FILE",
+    );
+    o.optopt("", "tls-key", "PEM private key for --tls-cert", "FILE");
+    o.optopt(
+        "",
+        "max-tls-handshakes",
+        "TLS handshakes in flight at most (default: 64)",
+        "N",
+    );
+    o.optflag(
+        "",
+        "metrics",
+        "answer GET /metrics (Prometheus text) on every port",
     );
     o.optopt(
         "",
@@ -253,6 +289,23 @@ where
     }
 }
 
+/// A port besides `--port`: its number, or `None` when turned off with 0
+/// or when the server was built without what it serves.
+fn extra_port(m: &Matches, name: &str, default: u16, built: bool) -> Result<Option<u16>, Usage> {
+    match m.opt_str(name) {
+        None if built => Ok(Some(default)),
+        None => Ok(None),
+        Some(_) if !built => Err(Usage(format!("--{name}: this server was built without it"))),
+        Some(text) => match text.trim().parse::<u16>() {
+            Ok(0) => Ok(None),
+            Ok(p) => Ok(Some(p)),
+            Err(_) => Err(Usage(format!(
+                "--{name}: {text:?} is not a port number (0 to 65535)"
+            ))),
+        },
+    }
+}
+
 fn hostname() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
@@ -297,11 +350,34 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         })?,
     };
     let defaults = Settings::default();
+    let tls_files = match (m.opt_str("tls-cert"), m.opt_str("tls-key")) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => return Err(Usage("--tls-cert needs --tls-key".into())),
+        (None, Some(_)) => return Err(Usage("--tls-key needs --tls-cert".into())),
+    };
     let settings = Settings {
         addr: SocketAddr::new(ip, port),
         connection_limit: number(m, "connection-limit", defaults.connection_limit, 1)?,
         max_update_size: number(m, "max-update-size", defaults.max_update_size, 1024)?,
         max_write_queue: number(m, "max-write-queue", defaults.max_write_queue, 1024)?,
+        ws_addr: extra_port(m, "ws-port", 1113, cfg!(feature = "websocket"))?
+            .map(|p| SocketAddr::new(ip, p)),
+        tls_addr: extra_port(m, "tls-port", 1112, cfg!(feature = "tls"))?
+            .map(|p| SocketAddr::new(ip, p)),
+        wss_addr: extra_port(
+            m,
+            "wss-port",
+            1114,
+            cfg!(all(feature = "tls", feature = "websocket")),
+        )?
+        .map(|p| SocketAddr::new(ip, p)),
+        tls_files,
+        max_tls_handshakes: number(m, "max-tls-handshakes", defaults.max_tls_handshakes, 1)?,
+        metrics: m.opt_present("metrics"),
     };
     let name = match m.opt_str("name") {
         Some(n) if n.trim().is_empty() => {
@@ -535,6 +611,10 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(1);
         }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            error!("cannot start: {e}");
+            return ExitCode::from(1);
+        }
         Err(e) => {
             error!("cannot listen on {addr}: {e}");
             return ExitCode::from(1);
@@ -545,6 +625,15 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     info!("listening on {}", server.local_addr());
+    for (port, what) in [
+        ("ws", "WebSocket"),
+        ("tls", "Lichat over TLS"),
+        ("wss", "WebSocket over TLS"),
+    ] {
+        if let Some(addr) = server.listener_addr(port) {
+            info!("listening for {what} on {addr}");
+        }
+    }
     match server.run() {
         Ok(()) => {
             info!("stopped");

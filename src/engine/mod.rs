@@ -342,6 +342,8 @@ pub struct Engine {
     timers: timers::Timers,
     /// The primary channel's joins and leaves of this turn.
     presence: presence::Presence,
+    /// §4.2 updates dropped by flood protection, for the metrics.
+    flood_drops: u64,
 }
 
 impl Engine {
@@ -359,6 +361,7 @@ impl Engine {
             next_guest: 0,
             timers: timers::Timers::new(now),
             presence: presence::Presence::default(),
+            flood_drops: 0,
         }
     }
 
@@ -438,6 +441,21 @@ impl Engine {
         self.state
             .connection(conn)
             .is_some_and(|c| c.user.is_some())
+    }
+
+    /// Users present (§2.1), the server's own included, for the metrics.
+    pub fn user_count(&self) -> usize {
+        self.state.user_count()
+    }
+
+    /// Channels that exist (§2.4), for the metrics.
+    pub fn channel_count(&self) -> usize {
+        self.state.channel_count()
+    }
+
+    /// §4.2 updates dropped by flood protection so far.
+    pub fn flood_drops(&self) -> u64 {
+        self.flood_drops
     }
 
     /// Number of connections the engine knows, established or not.
@@ -531,6 +549,9 @@ impl Engine {
             // starts unannounced (§4.2).
             c.flood_count -= 1;
             flood = Flood::Ok;
+        }
+        if flood != Flood::Ok {
+            self.flood_drops += 1;
         }
         match update {
             Err(_) if flood != Flood::Ok => {}

@@ -276,6 +276,11 @@ impl State {
 
     // Users
 
+    /// Users present, the server's own included.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
     pub fn add_user(&mut self, name: &str) -> UserId {
         let id = self.users.insert(User {
             name: name.to_owned(),

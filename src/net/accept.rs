@@ -2,8 +2,9 @@
 //! running out of descriptors without spinning or flooding the log.
 
 use super::conn::{Conn, Phase, Place, Reason};
+use super::transport::{Framing, SETUP_DEADLINE, Transport};
 use super::write_queue::WriteQueue;
-use super::{PRE_CONNECT_MAX, Server, sockopt};
+use super::{PRE_CONNECT_MAX, Port, Server, sockopt};
 use crate::engine::Time;
 use crate::wire::Reader;
 use log::{debug, info, warn};
@@ -18,16 +19,26 @@ impl Server {
     /// descriptors) the listener's events are ignored until the retry one
     /// tick later, which accepts whatever queued up meanwhile: the loop
     /// neither spins nor retries on every turn.
-    pub(super) fn accept(&mut self, now: Time, tick: u64) {
+    /// `token` names the listener that is ready; `None` tries them all.
+    pub(super) fn accept(&mut self, token: Option<Token>, now: Time, tick: u64) {
         if self.shutting_down || self.accept_retry.is_some_and(|at| tick < at) {
             return;
         }
         self.accept_retry = None;
+        for i in 0..self.listeners.len() {
+            if token.is_none_or(|t| t == self.listeners[i].token) {
+                self.accept_on(i, now, tick);
+            }
+        }
+    }
+
+    fn accept_on(&mut self, index: usize, now: Time, tick: u64) {
+        let port = self.listeners[index].port;
         loop {
-            let Some(listener) = self.listener.as_mut() else {
+            let Some(listener) = self.listeners.get_mut(index) else {
                 return;
             };
-            match listener.accept() {
+            match listener.socket.accept() {
                 Ok((mut socket, peer)) => {
                     // shirakumo.mess §10: a banned address is dropped
                     // before anything is set up for it.
@@ -39,13 +50,29 @@ impl Server {
                         continue;
                     }
                     if self.counted >= self.settings.connection_limit {
-                        self.refuse(socket, peer, now, tick, "connection limit reached");
+                        self.refuse_on(port, socket, peer, now, tick, "connection limit reached");
                         continue;
                     }
                     if !self.engine.address_has_room(peer.ip()) {
-                        self.refuse(socket, peer, now, tick, "too many connections from it");
+                        self.refuse_on(
+                            port,
+                            socket,
+                            peer,
+                            now,
+                            tick,
+                            "too many connections from it",
+                        );
                         continue;
                     }
+                    let transport = match self.new_transport(port, tick) {
+                        Ok(t) => t,
+                        Err(why) => {
+                            if self.refusals.event(tick) {
+                                info!("refused {peer}: {why}");
+                            }
+                            continue;
+                        }
+                    };
                     if let Err(e) = socket.set_nodelay(true) {
                         debug!("{peer}: cannot set TCP_NODELAY: {e}");
                     }
@@ -78,7 +105,13 @@ impl Server {
                         reason: Reason::Engine,
                         held: VecDeque::new(),
                         held_bytes: 0,
+                        transport,
+                        sniff: port == Port::Lichat,
                     });
+                    if let Some(t) = self.conns[key].transport.as_deref_mut() {
+                        t.deadline = Some(self.setup_wheel.insert(tick + SETUP_DEADLINE + 1, key));
+                        self.tls_handshakes += usize::from(t.handshaking);
+                    }
                     self.counted += 1;
                     self.engine.open(key, peer.ip(), now);
                     info!("connection {key} opened from {peer}");
@@ -96,6 +129,56 @@ impl Server {
                     break;
                 }
             }
+        }
+    }
+
+    /// The transport a connection to `port` starts with: none for plain
+    /// Lichat, TLS state for the TLS ports (unless too many handshakes are
+    /// in flight).
+    fn new_transport(&mut self, port: Port, tick: u64) -> Result<Option<Box<Transport>>, String> {
+        let _ = tick;
+        match port {
+            Port::Lichat => Ok(None),
+            Port::WebSocket => Ok(Some(Box::new(Transport::plain(Framing::Sniff)))),
+            Port::Tls => {
+                #[cfg(feature = "tls")]
+                {
+                    if self.tls_handshakes >= self.settings.max_tls_handshakes {
+                        return Err(format!(
+                            "{} TLS handshakes in flight already",
+                            self.tls_handshakes
+                        ));
+                    }
+                    let Some(config) = &self.tls_config else {
+                        return Err("no TLS settings".into());
+                    };
+                    let tls = super::tls::accept(config).map_err(|e| e.to_string())?;
+                    let mut t = Transport::plain(Framing::Sniff);
+                    t.tls = Some(Box::new(tls));
+                    t.handshaking = true;
+                    Ok(Some(Box::new(t)))
+                }
+                #[cfg(not(feature = "tls"))]
+                Err("built without TLS".into())
+            }
+        }
+    }
+
+    /// [`Server::refuse`] on the plain Lichat port; elsewhere the framing
+    /// is not known yet, so the socket is only closed.
+    fn refuse_on(
+        &mut self,
+        port: Port,
+        socket: TcpStream,
+        peer: SocketAddr,
+        now: Time,
+        tick: u64,
+        why: &str,
+    ) {
+        if port == Port::Lichat {
+            self.refuse(socket, peer, now, tick, why);
+        } else if self.refusals.event(tick) {
+            info!("refused {peer}: {why}");
         }
     }
 

@@ -29,9 +29,15 @@ impl Server {
             .back()
             .is_some_and(|c| c.1 >= store.next_ticket());
         if !self.outbox.changes.is_empty() || unsubmitted {
-            store.submit(std::mem::take(&mut self.outbox.changes));
+            let ticket = store.submit(std::mem::take(&mut self.outbox.changes));
+            if let Some(m) = self.metrics.as_deref_mut() {
+                m.submitted(ticket);
+            }
         }
         let committed = store.committed();
+        if let Some(m) = self.metrics.as_deref_mut() {
+            m.committed(committed);
+        }
         let mut settled = None;
         while let Some(&(id, ticket)) = self.confirming.front()
             && ticket <= committed

@@ -1,6 +1,7 @@
 //! One accepted connection: its socket, reader, write queue and held
 //! replies, its state from open to dead, and its read and write sides.
 
+use super::transport::Transport;
 use super::write_queue::WriteQueue;
 use super::{BUFFER_COST, CLOSE_GRACE, READ_BUDGET, Server, UPDATE_BUDGET, sockopt};
 use crate::engine::{ConfirmId, ConnEvent, ConnId, Engine, Outbox, Time};
@@ -66,6 +67,12 @@ pub(super) struct Conn {
     pub(super) held: VecDeque<Held>,
     /// Bytes in `held`.
     pub(super) held_bytes: usize,
+    /// TLS and framing state of a connection that is not plain Lichat
+    /// over TCP (`transport.rs`); plain ones have none.
+    pub(super) transport: Option<Box<Transport>>,
+    /// Nothing was read yet on a plain connection: its first byte may
+    /// open HTTP instead of Lichat.
+    pub(super) sniff: bool,
 }
 
 /// A buffer held back from the write queue.
@@ -88,6 +95,7 @@ impl Conn {
 
 /// Why a connection went away, for the log line that reports its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(all(feature = "tls", feature = "websocket")), allow(dead_code))]
 pub(super) enum Reason {
     /// The engine closed it: `disconnect`, a failed `connect`, ...
     Engine,
@@ -95,6 +103,14 @@ pub(super) enum Reason {
     Error,
     WriteQueue,
     Shutdown,
+    /// An HTTP request was answered.
+    Answered,
+    /// The peer broke TLS.
+    Tls,
+    /// The peer broke the WebSocket protocol.
+    WebSocket,
+    /// TLS handshake, first bytes or HTTP request not done in time.
+    Setup,
 }
 
 impl std::fmt::Display for Reason {
@@ -105,6 +121,10 @@ impl std::fmt::Display for Reason {
             Reason::Error => "socket error",
             Reason::WriteQueue => "write queue over its limit",
             Reason::Shutdown => "server shutdown",
+            Reason::Answered => "HTTP request answered",
+            Reason::Tls => "TLS error",
+            Reason::WebSocket => "WebSocket protocol error",
+            Reason::Setup => "not set up in time",
         })
     }
 }
@@ -125,6 +145,9 @@ impl Server {
             if conn.phase == Phase::Dead {
                 return;
             }
+            if conn.transport.is_some() {
+                return self.read_framed(key, now, tick);
+            }
             if conn.phase == Phase::Open {
                 if conn.paused {
                     // Read on once the engine is ready for it.
@@ -133,8 +156,9 @@ impl Server {
                 if conn.reader.is_parked() {
                     let engine = &mut self.engine;
                     let outbox = &mut self.outbox;
+                    let counted = &mut self.updates_in;
                     conn.reader.resume(|update| {
-                        hand_over(engine, outbox, key, update, now, &mut updates_left)
+                        hand_over(engine, outbox, key, update, now, &mut updates_left, counted)
                     });
                     let parked = conn.reader.is_parked();
                     self.apply_outbox(tick);
@@ -167,6 +191,17 @@ impl Server {
                 }
                 Ok(n) => {
                     bytes_left = bytes_left.saturating_sub(n);
+                    self.bytes_in += n as u64;
+                    if conn.sniff {
+                        conn.sniff = false;
+                        #[cfg(feature = "websocket")]
+                        if conn.phase == Phase::Open && self.scratch[0] == b'G' {
+                            // HTTP on the Lichat port: the general path.
+                            self.begin_setup(key, tick);
+                            self.take_plaintext(key, n, now, tick);
+                            continue;
+                        }
+                    }
                     if conn.phase != Phase::Open {
                         // Closing: discard until the peer's end of stream,
                         // within the same per-turn budget.
@@ -178,8 +213,9 @@ impl Server {
                     }
                     let engine = &mut self.engine;
                     let outbox = &mut self.outbox;
+                    let counted = &mut self.updates_in;
                     conn.reader.feed_until(&self.scratch[..n], |update| {
-                        hand_over(engine, outbox, key, update, now, &mut updates_left)
+                        hand_over(engine, outbox, key, update, now, &mut updates_left, counted)
                     });
                     let parked = conn.reader.is_parked();
                     self.apply_outbox(tick);
@@ -232,9 +268,12 @@ impl Server {
         debug!("connection {key} from {}: {reason}", conn.peer);
         conn.reason = reason;
         match reason {
-            // The peer only closed its side: flush what is queued, then
-            // close (bounded by the close deadline).
-            Reason::PeerClosed => self.begin_close(key, tick),
+            // The peer only closed its side, or the connection ends with
+            // an answer to flush: flush what is queued, then close (bounded
+            // by the close deadline).
+            Reason::PeerClosed | Reason::Answered | Reason::WebSocket => {
+                self.begin_close(key, tick)
+            }
             _ => self.kill(key),
         }
         self.engine.closed(key, now, &mut self.outbox);
@@ -345,7 +384,13 @@ impl Server {
         if conn.phase == Phase::Dead {
             return;
         }
-        if let Err(e) = conn.queue.write_to(&mut conn.socket) {
+        let before = conn.queue.pending();
+        let written = match conn.transport.as_deref_mut() {
+            None => conn.queue.write_to(&mut conn.socket).map(|_| ()),
+            Some(t) => t.write(&mut conn.queue, &mut conn.socket),
+        };
+        self.bytes_out += (before - conn.queue.pending()) as u64;
+        if let Err(e) = written {
             debug!("connection {key}: write failed: {e}");
             self.write_failed(key, now, tick);
             return;
@@ -357,13 +402,26 @@ impl Server {
                  commit), over the limit of {}; dropped",
                 conn.peer, conn.held_bytes, self.settings.max_write_queue
             );
+            self.write_queue_drops += 1;
             match conn.phase {
                 Phase::Open => self.lost(key, now, tick, Reason::WriteQueue),
                 _ => self.kill(key),
             }
             return;
         }
-        if conn.queue.is_empty() {
+        let tls_pending = conn
+            .transport
+            .as_deref()
+            .is_some_and(Transport::wants_write);
+        if conn.queue.is_empty() && !tls_pending {
+            if conn.phase == Phase::Closing
+                && conn.held.is_empty()
+                && let Some(t) = conn.transport.as_deref_mut()
+                && t.finish(&mut conn.queue, self.shutting_down)
+            {
+                // A close frame or close_notify to send first.
+                return self.flush(key, now, tick);
+            }
             if conn.writable_interest {
                 conn.writable_interest = false;
                 let _ = self.poll.registry().reregister(
@@ -399,15 +457,17 @@ impl Server {
 /// Hands one update to the engine; says whether to read on: not once the
 /// connection waits for a password hash, is closed, or has used up its
 /// update budget for this turn.
-fn hand_over(
+pub(super) fn hand_over(
     engine: &mut Engine,
     outbox: &mut Outbox,
     key: ConnId,
     update: Result<Object, ReadError>,
     now: Time,
     updates_left: &mut usize,
+    counted: &mut u64,
 ) -> ControlFlow<()> {
     log_update(key, &update);
+    *counted += 1;
     let (events, closes) = (outbox.events.len(), outbox.closes.len());
     engine.handle(key, update, now, outbox);
     *updates_left = updates_left.saturating_sub(1);

@@ -3,15 +3,25 @@
 //! and decides the protocol's timeouts; the loop only keeps close
 //! deadlines. One file per concern: accepting (`accept.rs`), a connection
 //! and its read side (`conn.rs`), its write queue (`write_queue.rs`), the
-//! replies held for a commit (`commit_gate.rs`).
+//! replies held for a commit (`commit_gate.rs`), TLS and the framings
+//! besides Lichat's (`transport.rs`, `tls.rs`, `ws.rs`, `http.rs`), the
+//! metrics (`metrics.rs`).
 
 mod accept;
 mod commit_gate;
 mod conn;
 pub mod hasher;
+#[cfg(feature = "websocket")]
+mod http;
+mod metrics;
 mod ratelog;
 mod sockopt;
+#[cfg(feature = "tls")]
+pub mod tls;
+mod transport;
 mod write_queue;
+#[cfg(feature = "websocket")]
+mod ws;
 
 use crate::engine::{ConfirmId, ConnEvent, ConnId, Engine, Outbox, Time, UNIX_TO_UNIVERSAL};
 use crate::store::{self, Store, StoreError, Ticket};
@@ -22,7 +32,7 @@ use log::{Level, debug, info};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use ratelog::RateLog;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
@@ -49,6 +59,29 @@ pub struct Settings {
     /// held for a commit and what waits behind them count, and so does
     /// [`BUFFER_COST`] for every waiting buffer.
     pub max_write_queue: usize,
+    /// Address of the WebSocket listener (`--ws-port`), if any.
+    pub ws_addr: Option<SocketAddr>,
+    /// Certificate and key (`--tls-cert`, `--tls-key`): with them the TLS
+    /// listeners are opened.
+    pub tls_files: Option<TlsFiles>,
+    /// Address of the Lichat-over-TLS listener (`--tls-port`), if any.
+    pub tls_addr: Option<SocketAddr>,
+    /// Address of the WebSocket-over-TLS listener (`--wss-port`), if any.
+    pub wss_addr: Option<SocketAddr>,
+    /// TLS handshakes in flight at most; connections to the TLS ports
+    /// beyond that are closed at once.
+    pub max_tls_handshakes: usize,
+    /// `GET /metrics` answers with the metrics (`--metrics`).
+    pub metrics: bool,
+}
+
+/// Where the certificate and key are (`--tls-cert`, `--tls-key`), PEM.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// The private key.
+    pub key: std::path::PathBuf,
 }
 
 impl Default for Settings {
@@ -58,6 +91,12 @@ impl Default for Settings {
             connection_limit: 100,
             max_update_size: 8 * 1024 * 1024,
             max_write_queue: 4 * 1024 * 1024,
+            ws_addr: None,
+            tls_files: None,
+            tls_addr: None,
+            wss_addr: None,
+            max_tls_handshakes: 64,
+            metrics: false,
         }
     }
 }
@@ -116,12 +155,38 @@ pub(crate) const SIGNALS: Token = Token(usize::MAX - 2);
 /// result) wake the loop through this token; mio allows one waker a poll.
 pub(crate) const WAKE: Token = Token(usize::MAX - 3);
 
+/// Tokens of the other listeners.
+pub(crate) const WS_LISTENER: Token = Token(usize::MAX - 4);
+pub(crate) const TLS_LISTENER: Token = Token(usize::MAX - 5);
+pub(crate) const WSS_LISTENER: Token = Token(usize::MAX - 6);
+
 /// Slots of the wheel of close deadlines: one per second.
 const CLOSE_WHEEL_SLOTS: usize = 16;
+
+/// What a listener serves: every one tells Lichat from HTTP/WebSocket by
+/// the first bytes; the TLS ones speak TLS underneath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Port {
+    /// `--port`: plain Lichat over TCP first.
+    Lichat,
+    /// `--ws-port`: WebSocket (or Lichat) over TCP.
+    WebSocket,
+    /// `--tls-port`, `--wss-port`: Lichat or WebSocket over TLS.
+    Tls,
+}
+
+/// One listening socket.
+pub(crate) struct Listener {
+    socket: TcpListener,
+    token: Token,
+    port: Port,
+    addr: SocketAddr,
+}
+
 /// The server: listener, connections, engine and timers.
 pub struct Server {
     poll: Poll,
-    listener: Option<TcpListener>,
+    listeners: Vec<Listener>,
     signals: Signals,
     local_addr: SocketAddr,
     conns: Slab<Conn>,
@@ -162,6 +227,25 @@ pub struct Server {
     accept_retry: Option<u64>,
     refusals: RateLog,
     accept_failures: RateLog,
+    /// Deadlines of connections being set up (TLS handshake, HTTP).
+    setup_wheel: Wheel<ConnId>,
+    /// TLS settings, replaced on SIGHUP; connections keep theirs.
+    #[cfg(feature = "tls")]
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// TLS handshakes in flight.
+    tls_handshakes: usize,
+    frame_cache: transport::FrameCache,
+    /// Counters for the metrics: bytes read and written, updates handed to
+    /// the engine, buffers queued on connections, clients dropped at the
+    /// write-queue limit.
+    bytes_in: u64,
+    bytes_out: u64,
+    updates_in: u64,
+    deliveries: u64,
+    write_queue_drops: u64,
+    started: Instant,
+    /// With `--metrics`: commit latency and updates sent.
+    metrics: Option<Box<metrics::Metrics>>,
 }
 
 /// The current Lichat universal time (§1): seconds since 1900.
@@ -178,18 +262,56 @@ impl Server {
     /// accept until [`Server::run`].
     pub fn bind(settings: Settings, engine: Engine) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(settings.addr)?;
-        let local_addr = listener.local_addr()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        #[cfg(feature = "tls")]
+        let tls_config = match &settings.tls_files {
+            Some(files) => {
+                Some(tls::load(files).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        if settings.tls_files.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this server was built without TLS (feature tls)",
+            ));
+        }
+        let mut wanted = vec![(settings.addr, LISTENER, Port::Lichat)];
+        if let Some(addr) = settings.ws_addr {
+            wanted.push((addr, WS_LISTENER, Port::WebSocket));
+        }
+        if settings.tls_files.is_some() {
+            if let Some(addr) = settings.tls_addr {
+                wanted.push((addr, TLS_LISTENER, Port::Tls));
+            }
+            if let Some(addr) = settings.wss_addr {
+                wanted.push((addr, WSS_LISTENER, Port::Tls));
+            }
+        }
+        let mut listeners = Vec::new();
+        for (addr, token, port) in wanted {
+            let mut socket = TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            let addr = socket.local_addr()?;
+            poll.registry()
+                .register(&mut socket, token, Interest::READABLE)?;
+            listeners.push(Listener {
+                socket,
+                token,
+                port,
+                addr,
+            });
+        }
+        let local_addr = listeners[0].addr;
+        let settings_metrics = settings.metrics;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
         let hasher = Hasher::start(waker.clone())?;
         Ok(Server {
             poll,
-            listener: Some(listener),
+            listeners,
             signals,
             local_addr,
             conns: Slab::new(),
@@ -216,6 +338,18 @@ impl Server {
             accept_retry: None,
             refusals: RateLog::new(Level::Info, "refused: connection limit reached"),
             accept_failures: RateLog::new(Level::Warn, "accept failed"),
+            setup_wheel: Wheel::new(CLOSE_WHEEL_SLOTS, 0),
+            #[cfg(feature = "tls")]
+            tls_config,
+            tls_handshakes: 0,
+            frame_cache: transport::FrameCache::default(),
+            bytes_in: 0,
+            bytes_out: 0,
+            updates_in: 0,
+            deliveries: 0,
+            write_queue_drops: 0,
+            started: Instant::now(),
+            metrics: settings_metrics.then(Box::default),
         })
     }
 
@@ -238,6 +372,21 @@ impl Server {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the listener for `port` (with port 0, the one
+    /// picked): `"ws"`, `"tls"` or `"wss"`.
+    pub fn listener_addr(&self, port: &str) -> Option<SocketAddr> {
+        let token = match port {
+            "ws" => WS_LISTENER,
+            "tls" => TLS_LISTENER,
+            "wss" => WSS_LISTENER,
+            _ => LISTENER,
+        };
+        self.listeners
+            .iter()
+            .find(|l| l.token == token)
+            .map(|l| l.addr)
     }
 
     /// Number of open connections, closing ones included.
@@ -273,11 +422,21 @@ impl Server {
             let again = std::mem::take(&mut self.again);
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now, tick),
+                    token @ (LISTENER | WS_LISTENER | TLS_LISTENER | WSS_LISTENER) => {
+                        self.accept(Some(token), now, tick)
+                    }
                     // Commits and password results are picked up below.
                     WAKE => {}
                     SIGNALS => {
-                        if self.signals.pending().next().is_some() && !self.shutting_down {
+                        let mut stop = false;
+                        for signal in self.signals.pending() {
+                            if signal == SIGHUP {
+                                self.reload_tls();
+                            } else {
+                                stop = true;
+                            }
+                        }
+                        if stop && !self.shutting_down {
                             info!("signal received: disconnecting every connection");
                             self.begin_shutdown(now);
                             shutdown_deadline = Some(instant + SHUTDOWN_GRACE);
@@ -295,7 +454,7 @@ impl Server {
                 }
             }
             if self.accept_retry.is_some_and(|at| tick >= at) {
-                self.accept(now, tick);
+                self.accept(None, now, tick);
             }
             self.refusals.summarize(tick);
             self.accept_failures.summarize(tick);
@@ -308,6 +467,10 @@ impl Server {
             self.apply_outbox(tick);
             self.commit_and_release(now, tick);
             self.flush_dirty(now, tick);
+            self.frame_cache.clear();
+            if let Some(m) = self.metrics.as_deref_mut() {
+                m.end_turn();
+            }
             self.reap();
             if let Some(deadline) = shutdown_deadline
                 && (self.conns.is_empty() || Instant::now() >= deadline)
@@ -323,6 +486,26 @@ impl Server {
                 return Ok(());
             }
         }
+    }
+
+    /// SIGHUP: reads the certificate and key again; new connections get
+    /// them, open ones keep what they have. A bad file keeps the old ones.
+    fn reload_tls(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(files) = &self.settings.tls_files {
+            match tls::load(files) {
+                Ok(config) => {
+                    self.tls_config = Some(config);
+                    info!(
+                        "SIGHUP: reloaded the certificate from {}",
+                        files.cert.display()
+                    );
+                }
+                Err(e) => log::error!("SIGHUP: keeping the certificate in use: {e}"),
+            }
+            return;
+        }
+        info!("SIGHUP: no certificate to reload");
     }
 
     fn tick(&self, instant: Instant) -> u64 {
@@ -412,6 +595,19 @@ impl Server {
             if conn.phase == Phase::Dead || bytes.is_empty() {
                 continue;
             }
+            let bytes = match conn.transport.as_deref() {
+                None => bytes,
+                Some(t) if !t.sends() => continue,
+                #[cfg(feature = "websocket")]
+                Some(t) if matches!(t.framing, transport::Framing::WebSocket(_)) => {
+                    self.frame_cache.frame(&bytes)
+                }
+                Some(_) => bytes,
+            };
+            self.deliveries += 1;
+            if let Some(m) = self.metrics.as_deref_mut() {
+                m.sent(&bytes);
+            }
             if confirm != 0 || !conn.held.is_empty() {
                 if conn.held.is_empty() {
                     self.held_conns.push(key);
@@ -462,6 +658,10 @@ impl Server {
                 }
             }
         }
+        self.setup_wheel.advance(tick, &mut fired);
+        for key in fired.drain(..) {
+            self.setup_expired(key, now, tick);
+        }
         self.fired = fired;
         if !self.shutting_down && now >= self.engine.next_deadline() {
             self.engine.handle_timeout(now, &mut self.outbox);
@@ -471,8 +671,8 @@ impl Server {
 
     fn begin_shutdown(&mut self, now: Time) {
         self.shutting_down = true;
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+        for mut listener in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut listener.socket);
         }
         for (_, conn) in self.conns.iter_mut() {
             if conn.phase == Phase::Open {
@@ -521,6 +721,14 @@ impl Server {
             let mut conn = self.conns.remove(key);
             if let Some(t) = conn.close_timer.take() {
                 self.close_wheel.cancel(t);
+            }
+            if let Some(t) = conn.transport.as_deref_mut() {
+                if let Some(id) = t.deadline.take() {
+                    self.setup_wheel.cancel(id);
+                }
+                if t.handshaking {
+                    self.tls_handshakes -= 1;
+                }
             }
             let _ = self.poll.registry().deregister(&mut conn.socket);
             info!(

@@ -101,7 +101,7 @@ fn find_by(
 }
 
 /// The offset of the first NUL: where an update ends (§3.1).
-fn find_nul(bytes: &[u8]) -> Option<usize> {
+pub fn find_nul(bytes: &[u8]) -> Option<usize> {
     find_by(bytes, zero_bytes, |b| b == 0)
 }
 

@@ -6,6 +6,9 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+#[cfg(feature = "websocket")]
+pub mod ws;
+
 use lichat_tcp_server::wire::{Object, Value, read_object};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -167,15 +170,21 @@ fn spawn(data_dir: &std::path::Path, extra: &[&str], how: Spawn<'_>) -> Server {
         "127.0.0.1",
         "--name",
         "TestServer",
-    ])
-    .arg("--data-dir")
-    .arg(&data_dir);
+    ]);
+    // The other ports are off unless a test asks for them.
+    for port in ["--ws-port", "--tls-port", "--wss-port"] {
+        if !extra.contains(&port) {
+            cmd.args([port, "0"]);
+        }
+    }
     // Every test client comes from 127.0.0.1: no per-address limit
     // unless the test sets one.
     if !extra.contains(&"--max-connections-per-ip") {
         cmd.args(["--max-connections-per-ip", "0"]);
     }
-    cmd.args(extra)
+    cmd.arg("--data-dir")
+        .arg(&data_dir)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -208,6 +217,15 @@ fn spawn(data_dir: &std::path::Path, extra: &[&str], how: Spawn<'_>) -> Server {
         .unwrap_or_else(|| panic!("no address in {line:?}"));
     server.addr = addr;
     server
+}
+
+/// A port that was free a moment ago, for the listeners that take no
+/// port 0 (`--ws-port`, `--tls-port`, `--wss-port`, where 0 turns them off).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -282,6 +300,14 @@ impl Server {
     /// Every log line so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("log lock").clone()
+    }
+
+    /// A raw TCP connection to another address of the server.
+    pub fn connect_to(&self, addr: SocketAddr) -> TcpStream {
+        let stream = TcpStream::connect(addr).expect("the server accepts");
+        stream.set_nodelay(true).expect("nodelay");
+        stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+        stream
     }
 
     /// A raw TCP connection, nothing sent yet.
