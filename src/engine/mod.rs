@@ -378,7 +378,7 @@ impl Engine {
             // the rules (§5.5.4); they are dropped.
             let mut rules = c.rules;
             rules.retain(|(k, _)| table::is_ruled_class(*k));
-            self.state.add_channel(ChannelState {
+            let chan = self.state.add_channel(ChannelState {
                 name: c.name,
                 registrant: c.registrant,
                 rules,
@@ -391,7 +391,9 @@ impl Engine {
                 backlog: Default::default(),
                 volatile: Default::default(),
                 emotes: Default::default(),
+                roles: None,
             });
+            ext::roles::reindex(self, chan);
         }
         for (list, item) in snapshot.lists {
             self.state.lists.entry(list).or_default().push(item);

@@ -423,6 +423,9 @@ impl Engine {
             Undo::ChannelData { name, ext, before } => {
                 if let Some(chan) = self.state.find_channel(&name) {
                     self.state.channel_mut(chan).data.set(ext, before);
+                    if ext == super::ext::roles::KEY {
+                        super::ext::roles::reindex(self, chan);
+                    }
                     self.channel_changed(chan, out);
                 }
             }

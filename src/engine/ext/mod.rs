@@ -32,6 +32,7 @@ extensions![
     quiet,
     reactions,
     replies,
+    roles,
     server_management,
     sign,
     typing,
