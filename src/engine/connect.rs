@@ -117,7 +117,11 @@ impl Engine {
                 };
                 match verified {
                     // Verified against the hash the profile still has.
-                    Some((hash, true)) if *hash == profile.password => {}
+                    Some((hash, true)) if *hash == profile.password => {
+                        // shirakumo-otp (`shirakumo.mess` §24): the
+                        // one-time password, after step 7.
+                        super::ext::otp::verify(self, &name, update, now)?;
+                    }
                     Some((hash, false)) if *hash == profile.password => {
                         return Err(Failure::new(
                             Known::InvalidPassword,

@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 pub use ext::emotes::emote_name_problem;
+pub use ext::otp::{base32_decode, totp};
 pub use ext_data::ExtData;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
 use state::Channel as ChannelState;

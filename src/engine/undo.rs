@@ -48,10 +48,11 @@ pub struct Refusal {
 #[derive(Debug)]
 pub(crate) enum Undo {
     /// §5.2 a profile was registered (`before` is `None`) or its password
-    /// changed (`before` is the old one).
+    /// changed (`before` is the old one, with the old extension data that
+    /// `register` may change too, `shirakumo.mess` §24).
     Profile {
         name: String,
-        before: Option<Password>,
+        before: Option<(Password, super::ExtData)>,
     },
     /// §5.3.1 a regular channel was created.
     Channel { name: String },
@@ -401,10 +402,11 @@ impl Engine {
             }
             Undo::Profile {
                 name,
-                before: Some(password),
+                before: Some((password, data)),
             } => {
                 if let Some(p) = self.state.find_profile_mut(&name) {
                     p.password = password;
+                    p.data = data;
                     self.profile_changed(&name, out);
                 }
             }

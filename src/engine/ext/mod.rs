@@ -28,6 +28,7 @@ extensions![
     ip,
     last_read,
     markup,
+    otp,
     pause,
     quiet,
     reactions,
