@@ -701,12 +701,19 @@ impl Engine {
         // Step 5: from must be the connection's user; absent, it is filled in.
         let user_name = self.state.user(req.user).name.clone();
         match req.str_field(Known::KFrom) {
-            Some(from) if !protocol::names_equal(from, &user_name) => {
+            Some(from)
+                if !protocol::names_equal(from, &user_name)
+                    // shirakumo-shared-identity (`shirakumo.mess` §15): a
+                    // name lent to the sender passes, kept as `from`; the
+                    // update stays the sender's in every other respect.
+                    && !ext::shared_identity::may_send_as(self, req.user, from) =>
+            {
                 return Err(Failure::new(
                     Known::UsernameMismatch,
                     format!("This connection belongs to {user_name:?}, not {from:?}."),
                 ));
             }
+            Some(from) if !protocol::names_equal(from, &user_name) => {}
             _ => req.update.set(Known::KFrom, user_name.as_str()),
         }
         if checks.upkeep {

@@ -35,6 +35,7 @@ extensions![
     replies,
     roles,
     server_management,
+    shared_identity,
     sign,
     typing,
     user_info,
