@@ -343,7 +343,7 @@ impl Engine {
     }
 
     /// As [`Engine::confirm_profile_data`], for changes of several
-    /// profiles by one update, each made by [`Engine::set_profile_data`]
+    /// profiles by one update (`shirakumo.mess` §15), each made by [`Engine::set_profile_data`]
     /// and given with its old value, in the order made.
     pub(crate) fn confirm_profiles_data(
         &mut self,

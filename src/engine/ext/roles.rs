@@ -19,10 +19,10 @@ use crate::update_fields;
 use crate::wire::{Known as K, Value};
 use std::collections::HashMap;
 
-/// The key of the roles in a channel's [`crate::engine::ExtData`].
+/// §26: the key of the roles in a channel's [`crate::engine::ExtData`].
 pub(crate) const KEY: &str = "shirakumo-roles";
 
-/// Roles one channel holds at most: each is looked at by the checks of
+/// §26: roles one channel holds at most: each is looked at by the checks of
 /// the classes it has entries for, and all are rewritten on a change.
 pub(crate) const MAX_ROLES: usize = 50;
 
@@ -222,7 +222,7 @@ pub(crate) fn install_defaults(engine: &mut Engine, chan: ChanId, creator: &str)
     c.roles = Some(Box::new(roles));
 }
 
-/// Rebuilds a channel's [`Roles`] from its stored data (at start-up, and
+/// §26: rebuilds a channel's [`Roles`] from its stored data (at start-up, and
 /// when an unsaved change is undone).
 pub(crate) fn reindex(engine: &mut Engine, chan: ChanId) {
     let c = engine.state.channel_mut(chan);

@@ -25,7 +25,7 @@ const KEY: &str = "shirakumo-shared-identity";
 /// Keys one profile lends at most (§15 `share-identity` step 2).
 pub(crate) const MAX_SHARES: usize = 10;
 
-/// Identities one profile may hold at most (each checked, name by name,
+/// §15: identities one profile may hold at most (each checked, name by name,
 /// when it sends an update as another).
 pub(crate) const MAX_IDENTITIES: usize = 100;
 
