@@ -130,7 +130,13 @@ fn connect_24_a_profile_with_a_key_needs_a_current_code() {
     );
     refused(&mut h, 6, Some(&wrong));
     let now = code(&h, 0);
-    accepted(&mut h, 7, Some(&now));
+    let got = connect(&mut h, 7, Some(&now));
+    assert_eq!(class(&got[0]), Known::Connect);
+    assert!(
+        got[0].get(Known::KOtpToken).is_none(),
+        "the code is not echoed"
+    );
+    assert!(got[0].get(Known::KPassword).is_none());
 }
 
 #[test]

@@ -187,6 +187,8 @@ impl Engine {
             ),
         );
         update.remove(Known::KPassword);
+        // `shirakumo.mess` §24: nor the one-time password.
+        update.remove(Known::KOtpToken);
         super::retain_known_fields(update, Known::Connect);
         send_to(out, conn, update);
         if existing.is_some() {

@@ -439,8 +439,8 @@ impl State {
             .rule(class)
             .or_else(|| self.channels[self.primary].rule(class));
         if let Some(roles) = &c.roles
-            && !rule.is_some_and(|r| r.names().contains(user))
             && let Some(granted) = roles.verdict(class, user)
+            && !rule.is_some_and(|r| r.names().contains(user))
         {
             return granted;
         }
