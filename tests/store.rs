@@ -448,3 +448,68 @@ fn unchanged_extension_data_is_not_rewritten_with_its_row_2_3() {
     store.close();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn roles_otp_key_and_shared_identities_survive_a_restart_shirakumo_15_24_26() {
+    use lichat_tcp_server::engine::{UNIX_TO_UNIVERSAL, base32_decode, totp};
+    let dir = temp_dir("roles-otp-identity");
+    let key = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let mut h = Harness::lobby();
+    h.expect_ok(
+        1,
+        &format!("(register :id 3 :password \"secret1\" :otp-key \"{key}\")"),
+    );
+    h.expect_ok(2, "(register :id 4 :password \"secret2\")");
+    h.expect_ok(
+        1,
+        "(role :id 5 :channel \"lobby\" :role \"muted\" :permissions ((message NIL) (shirakumo:set-channel-info T)))",
+    );
+    h.expect_ok(
+        1,
+        "(assign-role :id 6 :channel \"lobby\" :role \"muted\" :target \"bob\")",
+    );
+    let got = h.expect_ok(1, "(share-identity :id 7)");
+    let share = text(&got[0], Known::KKey).unwrap().to_owned();
+    h.expect_ok(
+        2,
+        &format!("(assume-identity :id 8 :target \"ann\" :key \"{share}\")"),
+    );
+    persist(&dir, h.take_changes());
+
+    let mut h = restarted_engine(&dir);
+    let got = h.connect_with(1, "ann", "secret1");
+    assert_eq!(classes_of(&got), [Known::InvalidPassword], "the key stayed");
+    h.open(5);
+    let code = totp(&base32_decode(key).unwrap(), h.now - UNIX_TO_UNIVERSAL, 6);
+    let got = h.call(
+        5,
+        &format!(
+            "(connect :id 1 :from \"ann\" :password \"secret1\" :version \"2.0\" :otp-token \"{code:06}\")"
+        ),
+    );
+    assert_eq!(class(&got[0]), Known::Connect);
+    let got = h.connect_with(2, "bob", "secret2");
+    assert_eq!(class(&got[0]), Known::Connect);
+    h.expect_ok(5, "(join :id 2 :channel \"lobby\")");
+    h.expect_ok(2, "(join :id 3 :channel \"lobby\")");
+    h.take(5);
+    h.take(2);
+    let got = h.expect_ok(5, "(role :id 4 :channel \"lobby\" :role \"muted\")");
+    let entries = got[0]
+        .get(Known::KPermissions)
+        .and_then(|v| v.as_list())
+        .unwrap()
+        .len();
+    assert_eq!(entries, 2);
+    h.expect_failure(
+        2,
+        "(message :id 5 :channel \"lobby\" :text \"hi\")",
+        Known::InsufficientPermissions,
+    );
+    h.expect_ok(
+        2,
+        "(set-channel-info :id 6 :channel \"lobby\" :key :topic :text \"by role\")",
+    );
+    let got = h.expect_ok(2, "(list-shared-identities :id 7)");
+    assert_eq!(strings(&got[0], Known::KIdentities), ["ann"]);
+}

@@ -210,7 +210,14 @@ impl Engine {
             backlog: Default::default(),
             volatile: Default::default(),
             emotes: Default::default(),
+            roles: None,
         });
+        // shirakumo-roles (`shirakumo.mess` §26): the default roles; not
+        // in anonymous channels, whose fixed rules keep them hidden
+        // (§2.4.2) and which an admin role would widen.
+        if !anonymous {
+            super::ext::roles::install_defaults(self, chan, &registrant);
+        }
         // Step 5.
         self.state.join(req.user, chan);
         if !anonymous {

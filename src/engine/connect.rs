@@ -117,7 +117,11 @@ impl Engine {
                 };
                 match verified {
                     // Verified against the hash the profile still has.
-                    Some((hash, true)) if *hash == profile.password => {}
+                    Some((hash, true)) if *hash == profile.password => {
+                        // shirakumo-otp (`shirakumo.mess` §24): the
+                        // one-time password, after step 7.
+                        super::ext::otp::verify(self, &name, update, now)?;
+                    }
                     Some((hash, false)) if *hash == profile.password => {
                         return Err(Failure::new(
                             Known::InvalidPassword,
@@ -183,6 +187,8 @@ impl Engine {
             ),
         );
         update.remove(Known::KPassword);
+        // `shirakumo.mess` §24: nor the one-time password.
+        update.remove(Known::KOtpToken);
         super::retain_known_fields(update, Known::Connect);
         send_to(out, conn, update);
         if existing.is_some() {

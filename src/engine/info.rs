@@ -84,6 +84,10 @@ impl Engine {
             .filter(|d| {
                 if d.checks.upkeep {
                     d.class != Known::Connect
+                } else if d.checks.channel == super::registry::ChannelUse::Ignored {
+                    // Checked against the primary channel wherever sent
+                    // (§5.1.8), whatever the channel's own rules or roles.
+                    self.state.permitted(self.state.primary, d.class, &name)
                 } else {
                     self.state.permitted(chan, d.class, &name)
                 }

@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 pub use ext::emotes::emote_name_problem;
+pub use ext::otp::{base32_decode, totp};
 pub use ext_data::ExtData;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
 use state::Channel as ChannelState;
@@ -381,7 +382,7 @@ impl Engine {
             // the rules (§5.5.4); they are dropped.
             let mut rules = c.rules;
             rules.retain(|(k, _)| table::is_ruled_class(*k));
-            self.state.add_channel(ChannelState {
+            let chan = self.state.add_channel(ChannelState {
                 name: c.name,
                 registrant: c.registrant,
                 rules,
@@ -394,7 +395,9 @@ impl Engine {
                 backlog: Default::default(),
                 volatile: Default::default(),
                 emotes: Default::default(),
+                roles: None,
             });
+            ext::roles::reindex(self, chan);
         }
         for (list, item) in snapshot.lists {
             self.state.lists.entry(list).or_default().push(item);
@@ -719,12 +722,19 @@ impl Engine {
         // Step 5: from must be the connection's user; absent, it is filled in.
         let user_name = self.state.user(req.user).name.clone();
         match req.str_field(Known::KFrom) {
-            Some(from) if !protocol::names_equal(from, &user_name) => {
+            Some(from)
+                if !protocol::names_equal(from, &user_name)
+                    // shirakumo-shared-identity (`shirakumo.mess` §15): a
+                    // name lent to the sender passes, kept as `from`; the
+                    // update stays the sender's in every other respect.
+                    && !ext::shared_identity::may_send_as(self, req.user, from) =>
+            {
                 return Err(Failure::new(
                     Known::UsernameMismatch,
                     format!("This connection belongs to {user_name:?}, not {from:?}."),
                 ));
             }
+            Some(from) if !protocol::names_equal(from, &user_name) => {}
             _ => req.update.set(Known::KFrom, user_name.as_str()),
         }
         if checks.upkeep {

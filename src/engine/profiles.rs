@@ -153,6 +153,8 @@ impl Engine {
                 ),
             ));
         }
+        // shirakumo-otp (`shirakumo.mess` §24): a bad key changes nothing.
+        super::ext::otp::check_register(&req.update)?;
         // The hash is computed off the loop; `registered` continues.
         let work = HashWork::Create {
             iterations: self.config.hash_iterations,
@@ -192,7 +194,10 @@ impl Engine {
             return;
         }
         // Steps 2–4.
-        let before = self.state.find_profile(&name).map(|p| p.password.clone());
+        let before = self
+            .state
+            .find_profile(&name)
+            .map(|p| (p.password.clone(), p.data.clone()));
         match self.state.find_profile_mut(&name) {
             Some(p) => {
                 p.password = hashed;
@@ -206,6 +211,8 @@ impl Engine {
                 data: Default::default(),
             }),
         }
+        // shirakumo-otp (`shirakumo.mess` §24 step 1): the key, if given.
+        super::ext::otp::registered(self, &name, &update);
         self.profile_changed(&name, out);
         // Step 5: the original update goes back.
         let first = out.sends.len();

@@ -95,6 +95,9 @@ pub struct Channel {
     pub(crate) volatile: super::ext_state::ExtState,
     /// `shirakumo.mess` §3 its emotes (primary and regular channels).
     pub(crate) emotes: super::ext::emotes::Emotes,
+    /// `shirakumo.mess` §26 its roles as the permission check reads
+    /// them; `None` when it has none.
+    pub(crate) roles: Option<Box<super::ext::roles::Roles>>,
 }
 
 /// An address as the creation quota counts it: an IPv4 address, or the
@@ -196,6 +199,7 @@ impl State {
             backlog: Default::default(),
             volatile: Default::default(),
             emotes: Default::default(),
+            roles: None,
         });
         s.join(s.server_user, s.primary);
         s
@@ -431,11 +435,20 @@ impl State {
 
     /// §2.5 whether `user` may send `class` to `chan`; a class without a
     /// rule in the channel falls back to the primary channel's rule, and
-    /// is denied when that has none either.
+    /// is denied when that has none either. `shirakumo.mess` §26: unless
+    /// the rule names the user, the channel's roles decide where one of
+    /// the user's roles has an entry for the class.
     pub fn permitted(&self, chan: ChanId, class: Known, user: &str) -> bool {
-        let rule = self.channels[chan]
+        let c = &self.channels[chan];
+        let rule = c
             .rule(class)
             .or_else(|| self.channels[self.primary].rule(class));
+        if let Some(roles) = &c.roles
+            && let Some(granted) = roles.verdict(class, user)
+            && !rule.is_some_and(|r| r.names().contains(user))
+        {
+            return granted;
+        }
         rule.is_some_and(|r| r.allows(user))
     }
 }

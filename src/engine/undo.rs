@@ -48,10 +48,11 @@ pub struct Refusal {
 #[derive(Debug)]
 pub(crate) enum Undo {
     /// §5.2 a profile was registered (`before` is `None`) or its password
-    /// changed (`before` is the old one).
+    /// changed (`before` is the old one, with the old extension data that
+    /// `register` may change too, `shirakumo.mess` §24).
     Profile {
         name: String,
-        before: Option<Password>,
+        before: Option<(Password, super::ExtData)>,
     },
     /// §5.3.1 a regular channel was created.
     Channel { name: String },
@@ -73,6 +74,13 @@ pub(crate) enum Undo {
         name: String,
         ext: &'static str,
         before: Value,
+    },
+    /// What an extension keeps on several profiles changed at once
+    /// (`shirakumo.mess` §15 a share between two profiles); `before` has
+    /// each profile's old value.
+    ProfilesData {
+        ext: &'static str,
+        before: Vec<(String, Value)>,
     },
     /// An item joined or left a server-wide list; `present` is what it
     /// was before.
@@ -181,6 +189,7 @@ impl Engine {
                 | Undo::Rules { .. }
                 | Undo::ChannelData { .. }
                 | Undo::ProfileData { .. }
+                | Undo::ProfilesData { .. }
                 | Undo::ListItem { .. }
                 | Undo::Emote { .. } => Known::UpdateFailure,
             };
@@ -192,6 +201,8 @@ impl Engine {
                     Undo::Rules { name, .. } => format!("rules of channel {name:?}"),
                     Undo::ChannelData { name, ext, .. } => format!("{ext} of channel {name:?}"),
                     Undo::ProfileData { name, ext, .. } => format!("{ext} of profile {name:?}"),
+                    Undo::ProfilesData { ext, before } =>
+                        format!("{ext} of {} profiles", before.len()),
                     Undo::ListItem { list, item, .. } => format!("{item:?} on the {list}"),
                     Undo::Emote { channel, name, .. } =>
                         format!("emote {name:?} of channel {channel:?}"),
@@ -331,6 +342,21 @@ impl Engine {
         self.confirm(out, first, req.conn, req.id(), undo);
     }
 
+    /// As [`Engine::confirm_profile_data`], for changes of several
+    /// profiles by one update (`shirakumo.mess` §15), each made by [`Engine::set_profile_data`]
+    /// and given with its old value, in the order made.
+    pub(crate) fn confirm_profiles_data(
+        &mut self,
+        out: &mut Outbox,
+        first: usize,
+        req: &Request,
+        ext: &'static str,
+        before: Vec<(String, Value)>,
+    ) {
+        let undo = Undo::ProfilesData { ext, before };
+        self.confirm(out, first, req.conn, req.id(), undo);
+    }
+
     /// The items of a server-wide list, in the order they were added.
     pub(crate) fn list_items(&self, list: &str) -> &[String] {
         self.state.lists.get(list).map(Vec::as_slice).unwrap_or(&[])
@@ -401,10 +427,11 @@ impl Engine {
             }
             Undo::Profile {
                 name,
-                before: Some(password),
+                before: Some((password, data)),
             } => {
                 if let Some(p) = self.state.find_profile_mut(&name) {
                     p.password = password;
+                    p.data = data;
                     self.profile_changed(&name, out);
                 }
             }
@@ -423,6 +450,9 @@ impl Engine {
             Undo::ChannelData { name, ext, before } => {
                 if let Some(chan) = self.state.find_channel(&name) {
                     self.state.channel_mut(chan).data.set(ext, before);
+                    if ext == super::ext::roles::KEY {
+                        super::ext::roles::reindex(self, chan);
+                    }
                     self.channel_changed(chan, out);
                 }
             }
@@ -430,6 +460,14 @@ impl Engine {
                 if let Some(p) = self.state.find_profile_mut(&name) {
                     p.data.set(ext, before);
                     self.profile_changed(&name, out);
+                }
+            }
+            Undo::ProfilesData { ext, before } => {
+                for (name, value) in before.into_iter().rev() {
+                    if let Some(p) = self.state.find_profile_mut(&name) {
+                        p.data.set(ext, value);
+                        self.profile_changed(&name, out);
+                    }
                 }
             }
             Undo::ListItem {

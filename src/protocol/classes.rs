@@ -221,8 +221,11 @@ fn parents(class: Known) -> &'static [Known] {
         | K::SBadIpFormat
         | K::SMalformedUserInfo
         | K::SNoSuchUserInfo
-        | K::SInvalidOtpKey => &[K::UpdateFailure],
-        K::SRole | K::SDeleteRole | K::SNoSuchRole => &[K::SRoleUpdate],
+        | K::SInvalidOtpKey
+        | K::SIdentityAlreadyUsed => &[K::UpdateFailure],
+        K::SRole | K::SDeleteRole => &[K::SRoleUpdate],
+        // A failure (it is sent back as one) that names its role.
+        K::SNoSuchRole => &[K::SRoleUpdate, K::UpdateFailure],
         K::SAssignRole | K::SRemoveRole => &[K::SRoleUpdate, K::TargetUpdate],
         _ => &[],
     }

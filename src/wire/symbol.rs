@@ -229,6 +229,7 @@ known_symbols! {
     Shirakumo SUnshareIdentity "unshare-identity",
     Shirakumo SListSharedIdentities "list-shared-identities",
     Shirakumo SAssumeIdentity "assume-identity",
+    Shirakumo SIdentityAlreadyUsed "identity-already-used",
     Shirakumo SSignature "signature",
     Shirakumo SSearch "search",
     Shirakumo SBlock "block",
