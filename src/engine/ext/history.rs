@@ -1127,6 +1127,23 @@ mod tests {
     }
 
     #[test]
+    fn symbols_match_the_same_symbol_and_lists_recurse_18_3() {
+        let sym = Matcher::Symbol(Symbol::Known(K::T));
+        assert!(sym.matches(&Value::T));
+        assert!(!sym.matches(&Value::NIL));
+        assert!(!sym.matches(&Value::string("t")));
+        let nil = Matcher::Symbol(Symbol::Known(K::Nil));
+        assert!(nil.matches(&Value::List(Vec::new())), "NIL is the empty list");
+        let list = Matcher::List(vec![Value::List(vec![Value::int(1)]), Value::sym(K::T)]);
+        let candidate = Value::List(vec![
+            Value::sym(K::T),
+            Value::List(vec![Value::int(2), Value::Float(1.0)]),
+        ]);
+        assert!(list.matches(&candidate), "nested lists by containment, numbers by value");
+        assert!(!list.matches(&Value::List(vec![Value::sym(K::T)])));
+    }
+
+    #[test]
     fn text_filter_takes_literal_runs_of_three_or_more_18() {
         let q = Query::compile(Some(&Value::List(vec![
             Value::sym(K::KText),
