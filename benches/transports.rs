@@ -361,15 +361,26 @@ fn memory(kind: Kind, cert: &Cert) -> f64 {
     let n = idle_count();
     let began = Instant::now();
     let mut conns: Vec<Conn> = Vec::with_capacity(n);
-    let batch = 250;
+    let batch = 500;
     while conns.len() < n {
         let start = conns.len();
-        for i in start..(start + batch).min(n) {
-            let mut c = Conn::open(kind, &server, cert);
-            login(&mut c, &format!("idle{i}"), None);
+        // A batch connects at once, as the load bench's clients do, so
+        // the server sends their joins to the primary channel together.
+        let mut fresh: Vec<Conn> = (start..(start + batch).min(n))
+            .map(|i| {
+                let mut c = Conn::open(kind, &server, cert);
+                c.send(&format!(
+                    "(connect :id 1 :clock {} :from \"idle{i}\" :version \"2.0\")",
+                    clock()
+                ));
+                c
+            })
+            .collect();
+        for c in fresh.iter_mut() {
+            c.wait_for(b"Welcome to");
             c.set_nonblocking();
-            conns.push(c);
         }
+        conns.append(&mut fresh);
         // The joins of the others to the primary channel, as clients read
         // them.
         drain_until_quiet(&mut conns);

@@ -198,6 +198,18 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "history-days",
+        "days the searchable history keeps a message (default: 0, for ever)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "backfill-history",
+        "stored messages a backfill adds at most from the history (default: 1000)",
+        "N",
+    );
+    o.optopt(
+        "",
         "max-channel-info-size",
         "bytes of text one channel info key may hold (default: 16384)",
         "BYTES",
@@ -425,6 +437,9 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     )?;
     config.backfill_count = number(m, "backfill-count", config.backfill_count, 0)?;
     config.backfill_bytes = number(m, "backfill-bytes", config.backfill_bytes, 0)?;
+    config.history_days = number(m, "history-days", config.history_days, 0)?;
+    config.backfill_history = number(m, "backfill-history", config.backfill_history, 0)?;
+    config.max_update_size = settings.max_update_size;
     config.max_emotes = number(m, "max-emotes", config.max_emotes, 0)?;
     config.max_emote_size = number(m, "max-emote-size", config.max_emote_size, 1)?;
     config.max_emotes_bytes = number(m, "max-emotes-bytes", config.max_emotes_bytes, 0)?;

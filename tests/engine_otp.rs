@@ -215,7 +215,7 @@ fn otp_24_the_key_is_stored_with_the_profile_across_a_restart() {
         profiles: vec![record],
         channels: Vec::new(),
         lists: Vec::new(),
-        emotes: Vec::new(),
+        ..Default::default()
     });
     refused(&mut h2, 1, None);
     let now = code(&h2, 0);

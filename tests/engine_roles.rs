@@ -481,7 +481,7 @@ fn roles_26_are_stored_with_the_channel_across_a_restart() {
         profiles: Vec::new(),
         channels: vec![record],
         lists: Vec::new(),
-        emotes: Vec::new(),
+        ..Default::default()
     });
     h2.login(1, "ann");
     h2.login(2, "bob");

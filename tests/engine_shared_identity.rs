@@ -276,7 +276,7 @@ fn shared_identity_15_shares_are_stored_with_the_profiles_across_a_restart() {
         profiles: profiles.into_values().collect(),
         channels: Vec::new(),
         lists: Vec::new(),
-        emotes: Vec::new(),
+        ..Default::default()
     });
     h2.connect_with(1, "ann", "secret!");
     h2.connect_with(2, "bob", "secret!");

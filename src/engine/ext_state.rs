@@ -31,6 +31,11 @@ impl ExtState {
             .expect("the slot holds a T: it was found or made so")
     }
 
+    /// The value of type `T`, mutably, if an extension put one here.
+    pub fn get_mut_opt<T: 'static>(&mut self) -> Option<&mut T> {
+        self.0.iter_mut().find_map(|v| v.downcast_mut::<T>())
+    }
+
     /// Drops the value of type `T`.
     pub fn remove<T: 'static>(&mut self) {
         self.0.retain(|v| !v.is::<T>());

@@ -27,6 +27,9 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 pub use ext::emotes::emote_name_problem;
+pub use ext::history::{
+    HistoryRecord, MemberRecord, Query, SearchDone, SearchJob, SearchKind, Window,
+};
 pub use ext::otp::{base32_decode, totp};
 pub use ext_data::ExtData;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
@@ -119,6 +122,17 @@ pub struct Config {
     /// `shirakumo.mess` §16: largest icon, in bytes of the image (its
     /// base 64 is a third longer).
     pub max_icon_size: usize,
+    /// §5.1.2 the longest update the server sends, in bytes: `shirakumo.mess`
+    /// §18 step 7 splits search results to fit it.
+    pub max_update_size: usize,
+    /// `shirakumo.mess` §18 step 6: results of one search page.
+    pub search_page: usize,
+    /// `shirakumo.mess` §1 with §18: stored messages a backfill adds at most
+    /// from the history, beyond the channel's recent updates.
+    pub backfill_history: usize,
+    /// `shirakumo.mess` §18: days the history keeps a message; 0 keeps
+    /// it for ever (the store prunes).
+    pub history_days: u64,
 }
 
 impl Default for Config {
@@ -155,6 +169,10 @@ impl Default for Config {
             max_channel_info_size: 16 << 10,
             max_user_info_size: 16 << 10,
             max_icon_size: 1 << 20,
+            max_update_size: 8 * 1024 * 1024,
+            search_page: 50,
+            backfill_history: 1000,
+            history_days: 0,
         }
     }
 }
@@ -174,6 +192,10 @@ pub struct Outbox {
     /// Password hashes to compute off the loop; feed each result to
     /// [`Engine::job_done`].
     pub jobs: Vec<HashJob>,
+    /// `shirakumo.mess` §18 searches (and §1 backfills) of the stored
+    /// history to run off the loop; feed each result to
+    /// [`Engine::search_done`].
+    pub searches: Vec<SearchJob>,
     /// The sends that confirm a durable change, as (index into `sends`,
     /// confirmation), in the order of `sends`; one confirmation may cover
     /// several sends (every connection of the user). Such a send must
@@ -194,6 +216,7 @@ impl Outbox {
         self.closes.clear();
         self.changes.clear();
         self.jobs.clear();
+        self.searches.clear();
         self.confirms.clear();
         self.events.clear();
     }
@@ -242,6 +265,30 @@ pub enum Change {
         /// The emote's name.
         name: String,
     },
+    /// `shirakumo.mess` §18 a distributed message to keep in the history;
+    /// the store keeps a bounded queue of these and drops them (with a
+    /// logged error) rather than grow without bound while commits fail.
+    History(Box<HistoryRecord>),
+    /// `shirakumo.mess` §18 an `edit` with empty text by the original
+    /// sender: the stored text of the message (and of its edits) goes.
+    Redact {
+        /// The channel's name.
+        channel: String,
+        /// The sender.
+        from: String,
+        /// The message's `id`, printed.
+        id: String,
+    },
+    /// `shirakumo.mess` §1 with §18: since when a profile's user is in a
+    /// channel, for backfill across restarts.
+    Member(MemberRecord),
+    /// `shirakumo.mess` §1: a profile's user left a channel.
+    DeleteMember {
+        /// The profile's name.
+        profile: String,
+        /// The channel's name.
+        channel: String,
+    },
 }
 
 /// `shirakumo.mess` §3 what survives of an emote across restarts.
@@ -287,6 +334,11 @@ pub struct Snapshot {
     pub lists: Vec<(String, String)>,
     /// `shirakumo.mess` §3 the emotes of the primary and regular channels.
     pub emotes: Vec<EmoteRecord>,
+    /// `shirakumo.mess` §1/§18 since when profiles are in channels.
+    pub members: Vec<MemberRecord>,
+    /// `shirakumo.mess` §18 the row number the next stored message gets
+    /// (one above every row ever stored).
+    pub history_next: u64,
 }
 
 /// A handler's failure: the class of the failure update and its text.
@@ -403,6 +455,7 @@ impl Engine {
             self.state.lists.entry(list).or_default().push(item);
         }
         ext::emotes::load(self, snapshot.emotes);
+        ext::history::load(self, snapshot.members, snapshot.history_next);
     }
 
     /// Records that a channel's durable part changed.

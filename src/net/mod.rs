@@ -207,6 +207,10 @@ pub struct Server {
     reap: Vec<ConnId>,
     store: Option<Store>,
     hasher: Hasher,
+    /// `shirakumo.mess` §18 the search thread, with the store.
+    searcher: Option<store::history::Searcher>,
+    /// Searches answered at once, without a store: no history.
+    unanswered: Vec<crate::engine::SearchDone>,
     waker: Arc<mio::Waker>,
     /// Connections with held replies.
     held_conns: Vec<ConnId>,
@@ -328,6 +332,8 @@ impl Server {
             reap: Vec::new(),
             store: None,
             hasher,
+            searcher: None,
+            unanswered: Vec::new(),
             waker,
             held_conns: Vec::new(),
             confirming: VecDeque::new(),
@@ -365,6 +371,8 @@ impl Server {
             store.path().display()
         );
         self.engine.load(snapshot);
+        store.set_history_days(self.engine.config().history_days);
+        self.searcher = Some(store::history::Searcher::start(dir, self.waker.clone())?);
         self.store = Some(store);
         Ok(())
     }
@@ -518,7 +526,7 @@ impl Server {
     }
 
     fn poll_timeout(&self, shutdown_deadline: Option<Instant>) -> Option<Duration> {
-        if !self.again.is_empty() || !self.reap.is_empty() {
+        if !self.again.is_empty() || !self.reap.is_empty() || !self.unanswered.is_empty() {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -542,6 +550,14 @@ impl Server {
             self.engine.job_done(key, job, done, now, &mut self.outbox);
             self.apply_outbox(tick);
         }
+        let mut done = std::mem::take(&mut self.unanswered);
+        done.extend(std::iter::from_fn(|| {
+            self.searcher.as_ref().and_then(|s| s.try_recv())
+        }));
+        for result in done {
+            self.engine.search_done(result, now, &mut self.outbox);
+            self.apply_outbox(tick);
+        }
     }
 
     /// Acts on the engine's output: connection events, password jobs,
@@ -549,6 +565,14 @@ impl Server {
     fn apply_outbox(&mut self, tick: u64) {
         for job in self.outbox.jobs.drain(..) {
             self.hasher.submit(job);
+        }
+        for job in self.outbox.searches.drain(..) {
+            match &self.searcher {
+                Some(s) => s.submit(job),
+                None => {
+                    self.unanswered.push(crate::engine::SearchDone::empty(&job));
+                }
+            }
         }
         for event in self.outbox.events.drain(..) {
             let (ConnEvent::Established(key) | ConnEvent::Waiting(key) | ConnEvent::Ready(key)) =

@@ -34,6 +34,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod emote_dir;
+pub mod history;
 pub use emote_dir::read_emote_dir;
 
 /// The database file's name inside the data directory.
@@ -69,7 +70,7 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Orders batches of changes: a reply held for ticket `t` may be sent once
 /// [`Store::committed`] is at least `t`.
@@ -96,6 +97,9 @@ pub use crate::wake::{NoNotify, Notify};
 
 enum Message {
     Batch(Ticket, Vec<Change>),
+    /// `shirakumo.mess` §18: stored messages older than this many days
+    /// are deleted (0 keeps them for ever).
+    Retention(u64),
     Stop,
 }
 
@@ -337,6 +341,8 @@ const MIGRATIONS: &[&str] = &[
         added INTEGER NOT NULL,
         PRIMARY KEY (channel, key)
     );",
+    // 2 -> 3: the history of shirakumo §18 and the memberships of §1.
+    history::MIGRATION,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), String> {
@@ -477,6 +483,7 @@ fn load(conn: &Connection) -> Result<Snapshot, String> {
             .lists
             .push(row.map_err(|e| step_failed(conn, "", e))?);
     }
+    history::load(conn, &mut snapshot).map_err(|e| step_failed(conn, "", e))?;
     Ok(snapshot)
 }
 
@@ -588,6 +595,7 @@ fn apply(
         Change::DeleteProfile(name) => {
             tx.prepare_cached("DELETE FROM profiles WHERE key = ?1")?
                 .execute(params![&*name_key(name)])?;
+            history::delete_profile(tx, &name_key(name))?;
         }
         Change::Channel(c) => {
             tx.prepare_cached(
@@ -610,7 +618,12 @@ fn apply(
             tx.prepare_cached("DELETE FROM channels WHERE key = ?1")?
                 .execute(params![&*name_key(name)])?;
             clear_emotes(tx, &name_key(name))?;
+            history::delete_channel(tx, &name_key(name))?;
         }
+        Change::History(_)
+        | Change::Redact { .. }
+        | Change::Member(_)
+        | Change::DeleteMember { .. } => history::apply(tx, change)?,
         Change::Emote(e) => {
             tx.prepare_cached(
                 "INSERT INTO emotes (channel, key, name, content_type, payload, added)
@@ -679,11 +692,7 @@ impl Written {
                 .channels
                 .get(&name_key(&c.name))
                 .is_some_and(|d| d.same_as(&c.data)),
-            Change::DeleteProfile(_)
-            | Change::DeleteChannel(_)
-            | Change::Emote(_)
-            | Change::DeleteEmote { .. }
-            | Change::List { .. } => false,
+            _ => false,
         }
     }
 
@@ -695,7 +704,7 @@ impl Written {
                 Change::Channel(c) => (&mut self.channels, name_key(&c.name), Some(&c.data)),
                 Change::DeleteProfile(n) => (&mut self.profiles, name_key(n), None),
                 Change::DeleteChannel(n) => (&mut self.channels, name_key(n), None),
-                Change::Emote(_) | Change::DeleteEmote { .. } | Change::List { .. } => continue,
+                _ => continue,
             };
             match data {
                 Some(d) if !d.is_empty() => {
@@ -723,6 +732,12 @@ struct Waiting {
     emotes: HashMap<NameKey, HashMap<NameKey, Change>>,
     /// The latest change of each (list, item).
     lists: HashMap<(String, String), Change>,
+    /// `shirakumo.mess` §1 the latest membership record of each (profile,
+    /// channel).
+    members: HashMap<(NameKey, NameKey), Change>,
+    /// `shirakumo.mess` §18 messages to store and texts to remove, in
+    /// order, bounded (see [`history::Queue`]).
+    history: history::Queue,
     /// The highest ticket merged.
     ticket: Ticket,
 }
@@ -734,6 +749,34 @@ impl Waiting {
             if let Change::List { list, item, .. } = &change {
                 self.lists.insert((list.clone(), item.clone()), change);
                 continue;
+            }
+            match &change {
+                Change::History(_) | Change::Redact { .. } => {
+                    self.history.push(change);
+                    continue;
+                }
+                Change::Member(m) => {
+                    let key = (name_key(&m.profile), name_key(&m.channel));
+                    self.members.insert(key, change);
+                    continue;
+                }
+                Change::DeleteMember { profile, channel } => {
+                    let key = (name_key(profile), name_key(channel));
+                    self.members.insert(key, change);
+                    continue;
+                }
+                Change::DeleteProfile(name) => {
+                    // Its memberships go in the same commit; later ones
+                    // are a new profile's.
+                    let key = name_key(name);
+                    self.members.retain(|(p, _), _| *p != key);
+                }
+                Change::DeleteChannel(name) => {
+                    let key = name_key(name);
+                    self.members.retain(|(_, c), _| *c != key);
+                    self.history.forget_channel(&key);
+                }
+                _ => {}
             }
             let (map, key) = match &change {
                 Change::Profile(p) => (&mut self.profiles, name_key(&p.name)),
@@ -753,7 +796,7 @@ impl Waiting {
                     self.emotes.entry(name_key(channel)).or_default(),
                     name_key(name),
                 ),
-                Change::List { .. } => continue,
+                _ => continue,
             };
             map.insert(key, change);
         }
@@ -764,6 +807,8 @@ impl Waiting {
             + self.channels.len()
             + self.emotes.values().map(HashMap::len).sum::<usize>()
             + self.lists.len()
+            + self.members.len()
+            + self.history.len()
     }
 
     fn clear(&mut self) {
@@ -777,6 +822,8 @@ impl Waiting {
         self.emotes = HashMap::new();
         self.cleared = Default::default();
         self.lists = HashMap::new();
+        self.members = HashMap::new();
+        self.history.clear();
     }
 
     /// For the log: what is waiting, a few names of each kind.
@@ -791,6 +838,9 @@ impl Waiting {
                     Change::Emote(e) => e.name.as_str(),
                     Change::DeleteEmote { name, .. } => name.as_str(),
                     Change::List { item, .. } => item.as_str(),
+                    Change::History(_) | Change::Redact { .. } => "",
+                    Change::Member(m) => m.profile.as_str(),
+                    Change::DeleteMember { profile, .. } => profile.as_str(),
                 })
                 .collect();
             names.sort_unstable();
@@ -808,13 +858,15 @@ impl Waiting {
         }
         let emotes: usize = self.emotes.values().map(HashMap::len).sum();
         format!(
-            "{} profile record(s) [{}], {} channel record(s) [{}], {emotes} emote record(s) \
-             and {} list item(s)",
+            "{} profile record(s) [{}], {} channel record(s) [{}], {emotes} emote record(s), \
+             {} list item(s), {} membership record(s) and {} history record(s)",
             self.profiles.len(),
             names(&self.profiles),
             self.channels.len(),
             names(&self.channels),
-            self.lists.len()
+            self.lists.len(),
+            self.members.len(),
+            self.history.len()
         )
     }
 }
@@ -878,6 +930,7 @@ fn attempt(
     for change in waiting.emotes.values().flat_map(HashMap::values) {
         apply(&tx, change, false)?;
     }
+    history::apply_waiting(&tx, &waiting.members, &waiting.history)?;
     tx.commit()
 }
 
@@ -911,6 +964,7 @@ fn writer(
     let mut committed: Ticket = 0;
     let mut failing: Option<Failing> = None;
     let mut stopping = false;
+    let mut retention = history::Retention::default();
     loop {
         // Wait for a batch while all is committed, for the next retry
         // while commits fail (taking batches meanwhile, so that nothing
@@ -919,6 +973,12 @@ fn writer(
             None
         } else if let Some(f) = &failing {
             match receiver.recv_timeout(f.retry_at.saturating_duration_since(Instant::now())) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Message::Stop),
+            }
+        } else if let Some(wait) = retention.wait() {
+            match receiver.recv_timeout(wait) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => Some(Message::Stop),
@@ -933,10 +993,14 @@ fn writer(
         {
             match m {
                 Message::Batch(t, c) => waiting.merge(t, c),
+                Message::Retention(days) => retention.set(days),
                 Message::Stop => stopping = true,
             }
         }
         shared.waiting.store(waiting.len(), Ordering::Relaxed);
+        if failing.is_none() && !stopping {
+            retention.prune_if_due(&mut conn, &path);
+        }
         if waiting.ticket == committed {
             if stopping {
                 break;
@@ -1094,6 +1158,13 @@ impl Store {
             log::error!("database {}: the writer has stopped", self.path.display());
         }
         ticket
+    }
+
+    /// `shirakumo.mess` §18: from now on the writer deletes stored
+    /// messages older than `days` days, about once an hour (0 keeps them
+    /// for ever).
+    pub fn set_history_days(&self, days: u64) {
+        let _ = self.sender.send(Message::Retention(days));
     }
 
     /// The highest ticket whose changes are committed.

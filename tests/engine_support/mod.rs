@@ -3,12 +3,16 @@
 #![allow(dead_code)]
 
 use lichat_tcp_server::engine::{
-    Config, ConfirmId, ConnId, Engine, Outbox, Refusal, Time, UNIX_TO_UNIVERSAL,
+    Config, ConfirmId, ConnId, Engine, Outbox, Refusal, SearchDone, SearchJob, Time,
+    UNIX_TO_UNIVERSAL,
 };
 use lichat_tcp_server::protocol::Rule;
 use lichat_tcp_server::wire::{Known, Object, ReadError, Value, read_object};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
+
+/// Runs one history search job.
+pub type RunSearch = Box<dyn FnMut(&SearchJob) -> SearchDone>;
 
 pub const START: Time = UNIX_TO_UNIVERSAL + 1_700_000_000;
 
@@ -28,6 +32,13 @@ pub struct Harness {
     /// The confirming sends seen while `keep_unsettled`: the receiving
     /// connection, the update's class and the confirmation.
     pub confirmations: Vec<(ConnId, Known, ConfirmId)>,
+    /// Runs the history searches (shirakumo §18) the engine hands out, as
+    /// the net layer's search thread would; without one they find
+    /// nothing, as without a store.
+    pub searcher: Option<RunSearch>,
+    /// Keep searches instead of running them (in `held_searches`).
+    pub hold_searches: bool,
+    pub held_searches: Vec<SearchJob>,
 }
 
 /// The test configuration with `root` as a server administrator.
@@ -85,6 +96,9 @@ impl Harness {
             next_id: 1000,
             keep_unsettled: false,
             confirmations: Vec::new(),
+            searcher: None,
+            hold_searches: false,
+            held_searches: Vec::new(),
         }
     }
 
@@ -94,6 +108,20 @@ impl Harness {
         self.engine.complete_jobs(self.now, &mut self.out);
         // As the net layer does after each batch of input.
         self.engine.end_turn(&mut self.out);
+        while !self.out.searches.is_empty() {
+            let jobs = std::mem::take(&mut self.out.searches);
+            if self.hold_searches {
+                self.held_searches.extend(jobs);
+                break;
+            }
+            for job in jobs {
+                let done = match &mut self.searcher {
+                    Some(run) => run(&job),
+                    None => SearchDone::empty(&job),
+                };
+                self.engine.search_done(done, self.now, &mut self.out);
+            }
+        }
         let mut confirms = self.out.confirms.iter().peekable();
         for (i, (conn, bytes)) in self.out.sends.drain(..).enumerate() {
             assert_eq!(bytes.last(), Some(&0), "every update ends with NUL (3.1)");
@@ -249,6 +277,12 @@ impl Harness {
         let next = self.engine.expire(self.now, &mut self.out);
         self.collect();
         next
+    }
+
+    /// Feeds the results of held searches back.
+    pub fn search_done(&mut self, done: SearchDone) {
+        self.engine.search_done(done, self.now, &mut self.out);
+        self.collect();
     }
 
     /// Durable changes recorded since the last call.

@@ -52,8 +52,9 @@ fn record(engine: &mut Engine, chan: ChanId, update: &Object, bytes: &Rc<[u8]>, 
             .and_then(|name| engine.state.find_user(name)),
         _ => None,
     };
+    let mark = super::history::next_row(engine);
     let backlog = &mut engine.state.channel_mut(chan).backlog;
-    backlog.record(clock, bytes, count, max);
+    backlog.record(clock, bytes, count, max, mark);
     if let Some(user) = joiner {
         backlog.joined_with_last(user);
     }
@@ -61,7 +62,8 @@ fn record(engine: &mut Engine, chan: ChanId, update: &Object, bytes: &Rc<[u8]>, 
 
 /// A member joined: what it may be given starts now.
 fn joined(engine: &mut Engine, user: UserId, chan: ChanId, _now: Time, _out: &mut Outbox) {
-    engine.state.channel_mut(chan).backlog.joined(user);
+    let mark = super::history::next_row(engine);
+    engine.state.channel_mut(chan).backlog.joined(user, mark);
 }
 
 /// §1 steps 2–3: what was distributed since the user last joined (and
@@ -70,10 +72,29 @@ fn backfill(engine: &mut Engine, req: &mut Request, out: &mut Outbox) -> Result<
     let chan = engine.channel_of(req)?;
     // `since NIL` is no bound.
     let since = req.update.get(K::KSince).and_then(Value::as_u64);
+    let next_mark = super::history::next_row(engine);
     let backlog = &engine.state.channel(chan).backlog;
-    for bytes in backlog.replay(req.user, since) {
-        out.sends.push((req.conn, bytes.clone()));
+    let replay = backlog.replay_with_marks(req.user, since, next_mark);
+    let (from, gap) = super::history::member_window(engine, req.user, chan, replay.join_mark);
+    // The stored history (`shirakumo.mess` §18) gives what the recent
+    // updates no longer hold, or what came before a restart; never
+    // before the member's join.
+    // One backfill sends at most `--backfill-bytes`, recent updates first.
+    let recent_bytes: usize = replay.updates.iter().map(|b| b.len()).sum();
+    let room = engine.config.backfill_bytes.saturating_sub(recent_bytes);
+    if replay.complete && from >= replay.join_mark || from >= replay.first_mark || room == 0 {
+        for bytes in replay.updates {
+            out.sends.push((req.conn, bytes.clone()));
+        }
+        send_to(out, req.conn, &Engine::echo(req));
+        return Ok(());
     }
-    send_to(out, req.conn, &Engine::echo(req));
-    Ok(())
+    let window = super::history::Window {
+        from,
+        below: replay.first_mark,
+        gap,
+        since,
+    };
+    let recent = replay.updates.into_iter().cloned().collect();
+    super::history::backfill_job(engine, req, window, room, recent, Engine::echo(req), out)
 }

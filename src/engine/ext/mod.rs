@@ -25,6 +25,7 @@ extensions![
     data,
     edit,
     emotes,
+    history,
     icons,
     ip,
     last_read,
