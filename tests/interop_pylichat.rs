@@ -78,3 +78,56 @@ fn provisioning_with_a_python3_lacking_venv_fails_with_one_line_naming_what_to_i
     assert!(why.contains("-m venv"), "does not say what failed: {why}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, in PEM files
+/// under a fresh directory.
+#[cfg(feature = "tls")]
+fn self_signed_certificate() -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = common::temp_data_dir();
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key");
+    (cert, key)
+}
+
+/// Lichat over TLS (`--tls-port`) with pylichat's own `ssl=True`: it
+/// verifies the certificate (given as `ssl_options={"cafile": ...}`, and
+/// refused without it) and exchanges messages with a client over TCP.
+#[cfg(feature = "tls")]
+#[test]
+fn pylichat_with_ssl_connects_over_tls_and_exchanges_messages_with_tcp() {
+    let python = common::pylichat_python();
+    let (cert, key) = self_signed_certificate();
+    let tls_port = common::free_port().to_string();
+    let mut server = common::start(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert",
+        cert.to_str().expect("path"),
+        "--tls-key",
+        key.to_str().expect("path"),
+    ]);
+    server.wait_log("listening for Lichat over TLS on ");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop_pylichat_tls.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(server.addr.ip().to_string())
+        .arg(&tls_port)
+        .arg(server.addr.port().to_string())
+        .arg(&cert)
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "pylichat TLS script failed:\n{}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log().join("\n")
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("pylichat over TLS ok"), "{said}");
+}
