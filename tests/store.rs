@@ -378,7 +378,7 @@ fn block_list_and_last_read_survive_a_restart_shirakumo_19_22() {
 }
 
 #[test]
-fn blacklist_survives_a_restart_and_unban_is_stored_shirakumo_7() {
+fn blacklists_survive_a_restart_and_unban_is_stored_shirakumo_7_10() {
     let dir = temp_dir("blacklist");
     let mut config = config();
     config.admins = vec!["root".into()];
@@ -389,6 +389,7 @@ fn blacklist_survives_a_restart_and_unban_is_stored_shirakumo_7() {
     h.expect_ok(9, "(ban :id 3 :target \"bob\")");
     h.expect_ok(9, "(ban :id 4 :target \"cat\")");
     h.expect_ok(9, "(unban :id 5 :target \"cat\")");
+    h.expect_ok(9, "(ip-ban :id 6 :ip \"198.51.100.0\" :mask \"0.0.0.255\")");
     persist(&dir, h.take_changes());
 
     let mut h = restarted_engine(&dir);
@@ -396,6 +397,9 @@ fn blacklist_survives_a_restart_and_unban_is_stored_shirakumo_7() {
     let got = h.call(1, "(connect :id 1 :from \"bob\" :version \"2.0\")");
     assert_eq!(classes_of(&got), [Known::TooManyConnections]);
     h.login(2, "cat");
+    // shirakumo.mess §10: the IP blacklist is stored as well.
+    assert!(h.engine.address_banned("198.51.100.7".parse().unwrap()));
+    assert!(!h.engine.address_banned("198.51.101.7".parse().unwrap()));
 }
 
 #[test]
