@@ -16,6 +16,7 @@ import sys
 import time
 
 from pylichat import Client
+from pylichat.client import ConnectionFailed
 from pylichat.update import Create, Join, Message
 
 TIMEOUT = 5.0
@@ -45,8 +46,18 @@ def main():
     except ssl.SSLCertVerificationError:
         pass
 
-    alice = Client("alice")
-    alice.connect(host, tls_port, ssl=True, ssl_options={"cafile": cafile})
+    # pylichat reads its non-blocking TLS socket after select(): when only
+    # part of a TLS record has arrived, ssl raises SSLWantReadError, which
+    # pylichat takes for a closed connection (a Disconnect of id 0). Such a
+    # connect is tried again, at most twice.
+    for attempt in range(3):
+        alice = Client("alice")
+        try:
+            alice.connect(host, tls_port, ssl=True, ssl_options={"cafile": cafile})
+            break
+        except ConnectionFailed as e:
+            if attempt == 2 or type(e.update).__name__ != "Disconnect":
+                sys.exit(f"alice's connect over TLS failed: {e.update!r}")
     if not alice.connected:
         sys.exit("alice did not complete the Lichat handshake over TLS")
     if not isinstance(alice.socket, ssl.SSLSocket):
