@@ -249,6 +249,21 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "link-url-prefix",
+        "what the URL of a shared file starts with, its name appended (default: \
+         http://HOST:WS-PORT/link/, https and the WSS port with TLS); set it to the public \
+         address when the server is behind a reverse proxy, which must pass /link/NAME on",
+        "URL",
+    );
+    o.optopt(
+        "",
+        "max-link-bytes",
+        "bytes all shared files may take on disk, each counted in 4 KiB blocks; 0 sends data \
+         updates on as they came (default: 1073741824)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
         "max-emotes",
         "emotes one channel may hold (default: 200)",
         "N",
@@ -329,10 +344,32 @@ fn hostname() -> String {
 
 struct Cli {
     settings: Settings,
+    /// `--link-url-prefix`, or the host name the default one is made with.
+    link: LinkUrl,
     config: Config,
     data_dir: PathBuf,
     emotes_dir: Option<PathBuf>,
     level: LevelFilter,
+}
+
+/// Where the URLs of shared files (`shirakumo.mess` §12) point.
+enum LinkUrl {
+    /// Given with `--link-url-prefix`.
+    Prefix(String),
+    /// Made once the ports are bound, with this host.
+    Default(String),
+}
+
+/// The default host of payload URLs: `--hostname` unless it is every
+/// interface, else the machine's name.
+fn link_host(m: &Matches, ip: IpAddr) -> String {
+    match m.opt_str("hostname") {
+        Some(text) if !ip.is_unspecified() => match text.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => text,
+        },
+        _ => hostname(),
+    }
 }
 
 fn parse(m: &Matches) -> Result<Cli, Usage> {
@@ -465,6 +502,28 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
         number(m, "max-channel-info-size", config.max_channel_info_size, 1)?;
     config.max_user_info_size = number(m, "max-user-info-size", config.max_user_info_size, 1)?;
     config.max_icon_size = number(m, "max-icon-size", config.max_icon_size, 1)?;
+    config.max_link_bytes = number(m, "max-link-bytes", config.max_link_bytes, 0)?;
+    let link = match m.opt_str("link-url-prefix") {
+        Some(_) if !cfg!(feature = "websocket") => {
+            return Err(Usage(
+                "--link-url-prefix: this server was built without HTTP (feature websocket)".into(),
+            ));
+        }
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(Usage(format!(
+                    "--link-url-prefix: {url:?} has white space in it"
+                )));
+            }
+            LinkUrl::Prefix(url)
+        }
+        Some(url) => {
+            return Err(Usage(format!(
+                "--link-url-prefix: {url:?} is not an http:// or https:// URL"
+            )));
+        }
+        None => LinkUrl::Default(link_host(m, ip)),
+    };
     config.salt = m.opt_str("salt").unwrap_or_default();
     for admin in m.opt_strs("admin") {
         if !lichat_tcp_server::protocol::is_valid_name(&admin) {
@@ -492,6 +551,7 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     );
     Ok(Cli {
         settings,
+        link,
         config,
         data_dir,
         emotes_dir: m.opt_str("emotes-dir").map(PathBuf::from),
@@ -635,6 +695,29 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // shirakumo-link: payload URLs need the bound ports. Without HTTP
+    // built in, there is nothing to serve them.
+    let prefix = match &cli.link {
+        LinkUrl::Prefix(p) => p.clone(),
+        LinkUrl::Default(_) if !cfg!(feature = "websocket") => String::new(),
+        LinkUrl::Default(host) => {
+            let (scheme, addr) = match server.listener_addr("wss") {
+                Some(a) => ("https", a),
+                None => (
+                    "http",
+                    server.listener_addr("ws").unwrap_or(server.local_addr()),
+                ),
+            };
+            format!("{scheme}://{host}:{}/link/", addr.port())
+        }
+    };
+    server.set_link_url_prefix(prefix);
+    if server.engine().links_enabled() {
+        info!(
+            "shared files (shirakumo-link) are served as {}NAME",
+            server.engine().config().link_url_prefix
+        );
+    }
     if let Err(e) = server.open_store(&cli.data_dir) {
         error!("cannot start: {e}");
         return ExitCode::from(1);

@@ -87,7 +87,9 @@ impl Engine {
             return;
         }
         if c.anonymous {
-            self.state.remove_channel(chan);
+            if let Some(c) = self.state.remove_channel(chan) {
+                super::ext::link::channel_removed(self, &c, out);
+            }
         } else {
             self.channel_changed(chan, out);
         }

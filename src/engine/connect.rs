@@ -182,6 +182,7 @@ impl Engine {
             Value::List(
                 super::table::extension_names()
                     .iter()
+                    .filter(|e| **e != super::ext::link::NAME || super::ext::link::enabled(self))
                     .map(|e| Value::string(*e))
                     .collect(),
             ),

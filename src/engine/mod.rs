@@ -30,6 +30,7 @@ pub use ext::emotes::emote_name_problem;
 pub use ext::history::{
     HistoryRecord, MemberRecord, Query, SearchDone, SearchJob, SearchKind, Window,
 };
+pub use ext::link::{LinkRecord, MAX_UNSAVED_BYTES, cost as link_cost};
 pub use ext::otp::{base32_decode, totp};
 pub use ext_data::ExtData;
 pub use profiles::{HashDone, HashJob, HashWork, Password, hash_password};
@@ -133,6 +134,13 @@ pub struct Config {
     /// `shirakumo.mess` §18: days the history keeps a message; 0 keeps
     /// it for ever (the store prunes).
     pub history_days: u64,
+    /// `shirakumo.mess` §12: what a shared payload's URL starts with (its
+    /// name follows); empty turns links off, and `data` is distributed
+    /// as it came.
+    pub link_url_prefix: String,
+    /// `shirakumo.mess` §12: bytes all saved payloads may take, each
+    /// counted in whole 4 KiB blocks; 0 turns links off.
+    pub max_link_bytes: u64,
 }
 
 impl Default for Config {
@@ -173,6 +181,8 @@ impl Default for Config {
             search_page: 50,
             backfill_history: 1000,
             history_days: 0,
+            link_url_prefix: String::new(),
+            max_link_bytes: 1 << 30,
         }
     }
 }
@@ -282,6 +292,15 @@ pub enum Change {
     /// `shirakumo.mess` §1 with §18: since when a profile's user is in a
     /// channel, for backfill across restarts.
     Member(MemberRecord),
+    /// `shirakumo.mess` §12 a payload to save as a file, with the row that
+    /// keeps it; the message carrying its URL waits for the commit.
+    Link(Box<LinkRecord>),
+    /// `shirakumo.mess` §12 a payload that could not be confirmed: its
+    /// file and row go.
+    DeleteLink(String),
+    /// `shirakumo.mess` §12 a channel was removed (of any kind): every
+    /// payload shared in it goes.
+    DeleteLinks(String),
     /// `shirakumo.mess` §1: a profile's user left a channel.
     DeleteMember {
         /// The profile's name.
@@ -339,6 +358,9 @@ pub struct Snapshot {
     /// `shirakumo.mess` §18 the row number the next stored message gets
     /// (one above every row ever stored).
     pub history_next: u64,
+    /// `shirakumo.mess` §12 per channel, what its saved payloads count
+    /// against `--max-link-bytes`.
+    pub links: Vec<(String, u64)>,
 }
 
 /// A handler's failure: the class of the failure update and its text.
@@ -456,6 +478,7 @@ impl Engine {
         }
         ext::emotes::load(self, snapshot.emotes);
         ext::history::load(self, snapshot.members, snapshot.history_next);
+        ext::link::load(self, snapshot.links);
     }
 
     /// Records that a channel's durable part changed.
@@ -502,6 +525,23 @@ impl Engine {
     /// Users present (§2.1), the server's own included, for the metrics.
     pub fn user_count(&self) -> usize {
         self.state.user_count()
+    }
+
+    /// `shirakumo.mess` §12 bytes shared payloads count against
+    /// `--max-link-bytes`, for the metrics.
+    pub fn link_bytes(&self) -> u64 {
+        ext::link::stored_cost(self)
+    }
+
+    /// Whether `shirakumo.mess` §12 links are on.
+    pub fn links_enabled(&self) -> bool {
+        ext::link::enabled(self)
+    }
+
+    /// `shirakumo.mess` §12: sets what payload URLs start with (the server
+    /// knows its ports only once bound); empty turns links off.
+    pub fn set_link_url_prefix(&mut self, prefix: String) {
+        self.config.link_url_prefix = prefix;
     }
 
     /// Channels that exist (§2.4), for the metrics.

@@ -96,6 +96,13 @@ pub(crate) enum Undo {
         name: String,
         before: Option<super::ext::emotes::Emote>,
     },
+    /// `shirakumo.mess` §12 a payload of `size` bytes was shared in
+    /// `channel` under `name`.
+    Link {
+        name: String,
+        channel: String,
+        size: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -162,10 +169,16 @@ impl Engine {
 
     /// Every confirmation up to `upto` is committed: forget how to undo it.
     pub fn settle(&mut self, upto: ConfirmId) {
-        let entries = &mut self.undo.entries;
-        while entries.front().is_some_and(|e| e.id <= upto) {
-            entries.pop_front();
+        while self.undo.entries.front().is_some_and(|e| e.id <= upto) {
+            if let Some(Entry {
+                undo: Undo::Link { size, .. },
+                ..
+            }) = self.undo.entries.pop_front()
+            {
+                super::ext::link::saved(self, size);
+            }
         }
+        let entries = &mut self.undo.entries;
         if entries.is_empty() && entries.capacity() > 64 {
             *entries = VecDeque::new();
         }
@@ -191,7 +204,8 @@ impl Engine {
                 | Undo::ProfileData { .. }
                 | Undo::ProfilesData { .. }
                 | Undo::ListItem { .. }
-                | Undo::Emote { .. } => Known::UpdateFailure,
+                | Undo::Emote { .. }
+                | Undo::Link { .. } => Known::UpdateFailure,
             };
             log::warn!(
                 "{} not saved ({cause}): undone",
@@ -206,6 +220,8 @@ impl Engine {
                     Undo::ListItem { list, item, .. } => format!("{item:?} on the {list}"),
                     Undo::Emote { channel, name, .. } =>
                         format!("emote {name:?} of channel {channel:?}"),
+                    Undo::Link { channel, size, .. } =>
+                        format!("a shared file of {size} bytes in channel {channel:?}"),
                 }
             );
             self.revert(entry.undo, now, out);
@@ -482,6 +498,11 @@ impl Engine {
                 name,
                 before,
             } => super::ext::emotes::restore(self, &channel, &name, before, out),
+            Undo::Link {
+                name,
+                channel,
+                size,
+            } => super::ext::link::unshare(self, name, &channel, size, out),
         }
     }
 
@@ -497,6 +518,8 @@ impl Engine {
             self.send_user(out, user, &leave);
             self.state.part(user, chan, now);
         }
-        self.state.remove_channel(chan);
+        if let Some(c) = self.state.remove_channel(chan) {
+            super::ext::link::channel_removed(self, &c, out);
+        }
     }
 }

@@ -111,6 +111,8 @@ pub(super) enum Reason {
     WebSocket,
     /// TLS handshake, first bytes or HTTP request not done in time.
     Setup,
+    /// A download made no progress for its deadline.
+    Stalled,
 }
 
 impl std::fmt::Display for Reason {
@@ -125,6 +127,7 @@ impl std::fmt::Display for Reason {
             Reason::Tls => "TLS error",
             Reason::WebSocket => "WebSocket protocol error",
             Reason::Setup => "not set up in time",
+            Reason::Stalled => "download stalled",
         })
     }
 }
@@ -195,7 +198,7 @@ impl Server {
                     if conn.sniff {
                         conn.sniff = false;
                         #[cfg(feature = "websocket")]
-                        if conn.phase == Phase::Open && self.scratch[0] == b'G' {
+                        if conn.phase == Phase::Open && super::http::opens_http(self.scratch[0]) {
                             // HTTP on the Lichat port: the general path.
                             self.begin_setup(key, tick);
                             self.take_plaintext(key, n, now, tick);
@@ -413,6 +416,20 @@ impl Server {
             .transport
             .as_deref()
             .is_some_and(Transport::wants_write);
+        #[cfg(feature = "websocket")]
+        if conn.queue.is_empty()
+            && !tls_pending
+            && conn.phase == Phase::Open
+            && conn
+                .transport
+                .as_deref()
+                .is_some_and(Transport::downloading)
+        {
+            if self.refill(key, now, tick) {
+                self.flush(key, now, tick);
+            }
+            return;
+        }
         if conn.queue.is_empty() && !tls_pending {
             if conn.phase == Phase::Closing
                 && conn.held.is_empty()

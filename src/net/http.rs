@@ -26,8 +26,18 @@ pub(super) enum Route {
     Upgrade { answer: Vec<u8>, rest: usize },
     /// `GET /metrics` with metrics on: send them, then close.
     Metrics,
+    /// `GET /link/NAME` (`shirakumo.mess` §12): send the payload of that
+    /// name (only its head for `HEAD`), then close.
+    Link { name: String, body: bool },
     /// Send this answer, then close.
     Answer(Vec<u8>),
+}
+
+/// True for a connection's first byte that opens HTTP (`GET `, or
+/// `HEAD ` for a shared file's head) rather than Lichat, whose updates
+/// open with `(`.
+pub(super) fn opens_http(first: u8) -> bool {
+    matches!(first, b'G' | b'H')
 }
 
 /// A whole response that closes the connection.
@@ -92,11 +102,22 @@ impl Request {
                 )),
             };
         }
+        let path = req.path.unwrap_or("");
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(name) = path.strip_prefix(super::download::PATH)
+            && matches!(req.method, Some("GET" | "HEAD"))
+        {
+            if !crate::store::links::is_payload_name(name) {
+                return plain("404 Not Found", "");
+            }
+            return Route::Link {
+                name: name.to_owned(),
+                body: req.method == Some("GET"),
+            };
+        }
         if req.method != Some("GET") {
             return plain("405 Method Not Allowed", "Allow: GET\r\n");
         }
-        let path = req.path.unwrap_or("");
-        let path = path.split('?').next().unwrap_or(path);
         if metrics && path == "/metrics" {
             return Route::Metrics;
         }

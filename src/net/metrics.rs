@@ -135,6 +135,13 @@ impl Server {
         );
         metric(
             &mut out,
+            "lichat_link_bytes",
+            "gauge",
+            "Bytes shared files take against --max-link-bytes (shirakumo-link).",
+            self.engine.link_bytes(),
+        );
+        metric(
+            &mut out,
             "lichat_updates_received_total",
             "counter",
             "Updates read from connections and handed to the engine.",

@@ -10,6 +10,8 @@
 mod accept;
 mod commit_gate;
 mod conn;
+#[cfg(feature = "websocket")]
+mod download;
 pub mod hasher;
 #[cfg(feature = "websocket")]
 mod http;
@@ -204,6 +206,8 @@ pub struct Server {
     scratch: Box<[u8]>,
     dirty: Vec<ConnId>,
     again: Vec<ConnId>,
+    /// Downloads that used up their turn's budget (`download.rs`).
+    refills: Vec<ConnId>,
     reap: Vec<ConnId>,
     store: Option<Store>,
     hasher: Hasher,
@@ -220,6 +224,10 @@ pub struct Server {
     /// Commits have failed for [`STORE_FAILURE_GRACE`]: the engine refuses
     /// changes that need a confirmation.
     store_down: bool,
+    /// The data directory, once the store is open: `shirakumo.mess` §12
+    /// payloads are served from it.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    data_dir: Option<std::path::PathBuf>,
     shutting_down: bool,
     /// Connections holding a place under `--connection-limit`.
     counted: usize,
@@ -329,6 +337,7 @@ impl Server {
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             dirty: Vec::new(),
             again: Vec::new(),
+            refills: Vec::new(),
             reap: Vec::new(),
             store: None,
             hasher,
@@ -338,6 +347,7 @@ impl Server {
             held_conns: Vec::new(),
             confirming: VecDeque::new(),
             store_down: false,
+            data_dir: None,
             shutting_down: false,
             counted: 0,
             lingering: 0,
@@ -374,6 +384,7 @@ impl Server {
         store.set_history_days(self.engine.config().history_days);
         self.searcher = Some(store::history::Searcher::start(dir, self.waker.clone())?);
         self.store = Some(store);
+        self.data_dir = Some(dir.to_owned());
         Ok(())
     }
 
@@ -405,6 +416,12 @@ impl Server {
     /// The engine, e.g. to save its state after [`Server::run`] returns.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// `shirakumo.mess` §12: what the URLs of shared files start with
+    /// (see [`Engine::set_link_url_prefix`]).
+    pub fn set_link_url_prefix(&mut self, prefix: String) {
+        self.engine.set_link_url_prefix(prefix);
     }
 
     /// Serves until SIGINT or SIGTERM; then sends `disconnect` to every
@@ -474,6 +491,8 @@ impl Server {
             self.engine.end_turn(&mut self.outbox);
             self.apply_outbox(tick);
             self.commit_and_release(now, tick);
+            #[cfg(feature = "websocket")]
+            self.resume_downloads();
             self.flush_dirty(now, tick);
             self.frame_cache.clear();
             if let Some(m) = self.metrics.as_deref_mut() {
@@ -526,7 +545,11 @@ impl Server {
     }
 
     fn poll_timeout(&self, shutdown_deadline: Option<Instant>) -> Option<Duration> {
-        if !self.again.is_empty() || !self.reap.is_empty() || !self.unanswered.is_empty() {
+        if !self.again.is_empty()
+            || !self.refills.is_empty()
+            || !self.reap.is_empty()
+            || !self.unanswered.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();

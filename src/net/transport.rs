@@ -52,6 +52,10 @@ pub(super) enum Framing {
     /// WebSocket messages, one update each.
     #[cfg(feature = "websocket")]
     WebSocket(WebSocket),
+    /// A payload of `shirakumo.mess` §12 being sent; what the client sends
+    /// meanwhile is discarded.
+    #[cfg(feature = "websocket")]
+    Download(super::download::Download),
     /// An HTTP answer was sent or the framing failed: the rest is
     /// discarded.
     Done,
@@ -414,7 +418,7 @@ impl Server {
         }
         if let Framing::Sniff = t.framing {
             #[cfg(feature = "websocket")]
-            if self.scratch[0] == b'G' {
+            if super::http::opens_http(self.scratch[0]) {
                 t.framing = Framing::Http(http::Request::default());
             }
             if let Framing::Sniff = t.framing {
@@ -468,11 +472,24 @@ impl Server {
                             http::response("200 OK", "text/plain; version=0.0.4", &body, "");
                         self.answer(key, answer, now, tick)
                     }
+                    http::Route::Link { name, body } => {
+                        if let Some(id) = conn
+                            .transport
+                            .as_deref_mut()
+                            .and_then(|t| t.deadline.take())
+                        {
+                            self.setup_wheel.cancel(id);
+                        }
+                        self.serve_payload(key, &name, body, now, tick);
+                        Flow::Stop
+                    }
                     http::Route::Answer(answer) => self.answer(key, answer, now, tick),
                 }
             }
             #[cfg(feature = "websocket")]
             Some(Framing::WebSocket(_)) => self.on_ws(key, 0, n, now, tick, updates_left),
+            #[cfg(feature = "websocket")]
+            Some(Framing::Download(_)) => Flow::Continue,
             Some(Framing::Sniff) | Some(Framing::Done) => Flow::Continue,
         }
     }
@@ -506,6 +523,11 @@ impl Server {
             return;
         };
         if t.deadline.take().is_some() && conn.phase == Phase::Open {
+            #[cfg(feature = "websocket")]
+            if t.downloading() {
+                self.lost(key, now, tick, Reason::Stalled);
+                return;
+            }
             debug!("connection {key} from {}: not set up in time", conn.peer);
             self.lost(key, now, tick, Reason::Setup);
         }
@@ -533,6 +555,12 @@ impl Server {
         if !tls && matches!(t.framing, Framing::Lichat) {
             conn.transport = None;
         }
+    }
+
+    /// Sends an HTTP answer and closes the connection (for other modules).
+    #[cfg(feature = "websocket")]
+    pub(super) fn answer_and_close(&mut self, key: ConnId, answer: Vec<u8>, now: Time, tick: u64) {
+        let _ = self.answer(key, answer, now, tick);
     }
 
     /// Sends an HTTP answer and closes the connection.

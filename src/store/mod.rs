@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 mod emote_dir;
 pub mod history;
+pub mod links;
 pub use emote_dir::read_emote_dir;
 
 /// The database file's name inside the data directory.
@@ -70,7 +71,7 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Orders batches of changes: a reply held for ticket `t` may be sent once
 /// [`Store::committed`] is at least `t`.
@@ -155,7 +156,8 @@ pub fn open_with_faults(
         cap_size(&conn, None).map_err(|e| err(&path, describe(&conn, &e).text))?;
     }
     prepare(&conn).map_err(|e| err(&path, e))?;
-    let snapshot = load(&conn).map_err(|e| err(&path, e))?;
+    let mut snapshot = load(&conn).map_err(|e| err(&path, e))?;
+    snapshot.links = links::tidy_and_load(&conn, dir).map_err(|e| err(&path, e))?;
     if full {
         cap_size(&conn, Some(u32::MAX as i64 - 1)).map_err(|e| err(&path, e))?;
     }
@@ -343,6 +345,8 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 2 -> 3: the history of shirakumo §18 and the memberships of §1.
     history::MIGRATION,
+    // 3 -> 4: the shared payloads of shirakumo §12.
+    links::MIGRATION,
 ];
 
 fn migrate(conn: &Connection) -> Result<(), String> {
@@ -624,6 +628,8 @@ fn apply(
         | Change::Redact { .. }
         | Change::Member(_)
         | Change::DeleteMember { .. } => history::apply(tx, change)?,
+        // Written by `links::Pending`, never through here.
+        Change::Link(_) | Change::DeleteLink(_) | Change::DeleteLinks(_) => {}
         Change::Emote(e) => {
             tx.prepare_cached(
                 "INSERT INTO emotes (channel, key, name, content_type, payload, added)
@@ -738,6 +744,8 @@ struct Waiting {
     /// `shirakumo.mess` §18 messages to store and texts to remove, in
     /// order, bounded (see [`history::Queue`]).
     history: history::Queue,
+    /// `shirakumo.mess` §12 payloads to write and remove.
+    links: links::Pending,
     /// The highest ticket merged.
     ticket: Ticket,
 }
@@ -746,6 +754,11 @@ impl Waiting {
     fn merge(&mut self, ticket: Ticket, changes: Vec<Change>) {
         self.ticket = self.ticket.max(ticket);
         for change in changes {
+            let mut change = Some(change);
+            if self.links.merge(&mut change) {
+                continue;
+            }
+            let Some(change) = change else { continue };
             if let Change::List { list, item, .. } = &change {
                 self.lists.insert((list.clone(), item.clone()), change);
                 continue;
@@ -809,6 +822,7 @@ impl Waiting {
             + self.lists.len()
             + self.members.len()
             + self.history.len()
+            + self.links.len()
     }
 
     fn clear(&mut self) {
@@ -824,6 +838,7 @@ impl Waiting {
         self.lists = HashMap::new();
         self.members = HashMap::new();
         self.history.clear();
+        self.links.clear();
     }
 
     /// For the log: what is waiting, a few names of each kind.
@@ -838,7 +853,11 @@ impl Waiting {
                     Change::Emote(e) => e.name.as_str(),
                     Change::DeleteEmote { name, .. } => name.as_str(),
                     Change::List { item, .. } => item.as_str(),
-                    Change::History(_) | Change::Redact { .. } => "",
+                    Change::History(_)
+                    | Change::Redact { .. }
+                    | Change::Link(_)
+                    | Change::DeleteLink(_)
+                    | Change::DeleteLinks(_) => "",
                     Change::Member(m) => m.profile.as_str(),
                     Change::DeleteMember { profile, .. } => profile.as_str(),
                 })
@@ -859,14 +878,16 @@ impl Waiting {
         let emotes: usize = self.emotes.values().map(HashMap::len).sum();
         format!(
             "{} profile record(s) [{}], {} channel record(s) [{}], {emotes} emote record(s), \
-             {} list item(s), {} membership record(s) and {} history record(s)",
+             {} list item(s), {} membership record(s), {} history record(s) and {} shared \
+             file change(s)",
             self.profiles.len(),
             names(&self.profiles),
             self.channels.len(),
             names(&self.channels),
             self.lists.len(),
             self.members.len(),
-            self.history.len()
+            self.history.len(),
+            self.links.len()
         )
     }
 }
@@ -894,12 +915,14 @@ fn read_fault(path: &Path) -> Fault {
 }
 
 /// One commit of everything waiting.
+/// Returns the shared files to remove now that it is committed.
 fn attempt(
     conn: &mut Connection,
-    waiting: &Waiting,
+    data_dir: &Path,
+    waiting: &mut Waiting,
     written: &Written,
     faults: Option<&Path>,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Vec<String>> {
     if let Some(path) = faults {
         loop {
             match read_fault(path) {
@@ -914,9 +937,13 @@ fn attempt(
             }
         }
     }
-    if waiting.len() == 0 {
-        return Ok(());
+    if waiting.len() == 0 && waiting.links.is_empty() {
+        return Ok(Vec::new());
     }
+    waiting
+        .links
+        .write_files(data_dir)
+        .map_err(|e| file_error("cannot write a shared file", &e))?;
     let tx = conn.transaction()?;
     let all = waiting.profiles.values().chain(waiting.channels.values());
     for change in all.chain(waiting.lists.values()) {
@@ -931,7 +958,22 @@ fn attempt(
         apply(&tx, change, false)?;
     }
     history::apply_waiting(&tx, &waiting.members, &waiting.history)?;
-    tx.commit()
+    let gone = waiting.links.apply(&tx)?;
+    tx.commit()?;
+    Ok(gone)
+}
+
+/// A failed file operation as the SQLite error it amounts to: a full disk
+/// is `SQLITE_FULL`, anything else an I/O error with the OS's words.
+fn file_error(what: &str, e: &io::Error) -> rusqlite::Error {
+    let code = match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => rusqlite::ffi::SQLITE_FULL,
+        _ => rusqlite::ffi::SQLITE_IOERR,
+    };
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(code),
+        Some(format!("{what}: {e}")),
+    )
 }
 
 /// First pause before retrying a failed commit; it doubles up to
@@ -965,6 +1007,7 @@ fn writer(
     let mut failing: Option<Failing> = None;
     let mut stopping = false;
     let mut retention = history::Retention::default();
+    let data_dir = path.parent().map_or_else(PathBuf::new, Path::to_owned);
     loop {
         // Wait for a batch while all is committed, for the next retry
         // while commits fail (taking batches meanwhile, so that nothing
@@ -1016,10 +1059,17 @@ fn writer(
         shared
             .attempt_since
             .store(shared.stamp(Instant::now()), Ordering::Release);
-        let result = attempt(&mut conn, &waiting, &written, faults.as_deref());
+        let result = attempt(
+            &mut conn,
+            &data_dir,
+            &mut waiting,
+            &written,
+            faults.as_deref(),
+        );
         shared.attempt_since.store(0, Ordering::Release);
         match result {
-            Ok(()) => {
+            Ok(gone) => {
+                links::remove_files(&data_dir, &gone);
                 committed = waiting.ticket;
                 written.committed(&waiting);
                 waiting.clear();

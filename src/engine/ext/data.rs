@@ -64,6 +64,10 @@ fn data(engine: &mut Engine, req: &mut Request, out: &mut Outbox) -> Result<(), 
             "The :payload of data must be base-64 text (RFC 4648, padded, no white space).",
         ));
     }
+    // shirakumo-link §12: saved and linked instead of distributed.
+    if super::link::enabled(engine) {
+        return super::link::share(engine, req, out);
+    }
     engine.distribute(req, out)
 }
 

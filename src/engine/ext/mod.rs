@@ -29,6 +29,7 @@ extensions![
     icons,
     ip,
     last_read,
+    link,
     markup,
     otp,
     pause,
