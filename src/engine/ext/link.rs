@@ -129,11 +129,17 @@ pub(crate) fn share(engine: &mut Engine, req: &mut Request, out: &mut Outbox) ->
     let c = engine.state.channel(chan);
     let channel = c.name.clone();
     let durable = !c.anonymous;
+    // Served as its media type alone, which §2 step 2 matched against
+    // the accepted ones: parameters are free text, and would go into an
+    // HTTP header.
     let content_type = req
         .str_field(K::KContentType)
         .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
         .trim()
-        .to_owned();
+        .to_ascii_lowercase();
     let filename = req.str_field(K::KFilename).map(short_filename);
     // Step 2: the message, with the data update's id, sender and clock,
     // so that the sender knows it for the answer to its update.
