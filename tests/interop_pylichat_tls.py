@@ -46,18 +46,11 @@ def main():
     except ssl.SSLCertVerificationError:
         pass
 
-    # pylichat reads its non-blocking TLS socket after select(): when only
-    # part of a TLS record has arrived, ssl raises SSLWantReadError, which
-    # pylichat takes for a closed connection (a Disconnect of id 0). Such a
-    # connect is tried again, at most twice.
-    for attempt in range(3):
-        alice = Client("alice")
-        try:
-            alice.connect(host, tls_port, ssl=True, ssl_options={"cafile": cafile})
-            break
-        except ConnectionFailed as e:
-            if attempt == 2 or type(e.update).__name__ != "Disconnect":
-                sys.exit(f"alice's connect over TLS failed: {e.update!r}")
+    alice = Client("alice")
+    try:
+        alice.connect(host, tls_port, ssl=True, ssl_options={"cafile": cafile})
+    except ConnectionFailed as e:
+        sys.exit(f"alice's connect over TLS failed: {e.update!r}")
     if not alice.connected:
         sys.exit("alice did not complete the Lichat handshake over TLS")
     if not isinstance(alice.socket, ssl.SSLSocket):

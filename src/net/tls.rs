@@ -35,7 +35,7 @@ pub fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| format!("--tls-key {}: {e}", shown(&files.key)))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS settings: {e}"))?
         .with_no_client_auth()
@@ -47,6 +47,12 @@ pub fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
                 shown(&files.cert)
             )
         })?;
+    // No TLS 1.3 session tickets. They would arrive after the handshake
+    // as a record with no application data, and a client that reads its
+    // non-blocking socket once select() says readable (pylichat) takes
+    // the resulting "want read" for a lost connection. Lichat connections
+    // are long-lived: resuming sessions saves little.
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
