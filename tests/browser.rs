@@ -3,8 +3,10 @@
 //! project's test page (tests/browser/index.html with its own small client,
 //! tests/browser/lichat.js), which speaks Lichat over a WebSocket with the
 //! `lichat` subprotocol: it connects, joins a channel that a pylichat client
-//! over TCP made, and answers that client's message. A screenshot of the
-//! page is saved as `<target dir>/browser-test.png`.
+//! over TCP made, and answers that client's message; then it shares an image
+//! with a `data` update and shows it from the URL of the server's
+//! `shirakumo-link` message (§12). A screenshot of the page is saved as
+//! `<target dir>/browser-test.png`.
 //!
 //! It runs only with `LICHAT_BROWSER_TEST=1` (then a missing chromium or
 //! chromedriver is a failure); otherwise it says so and passes.
@@ -292,7 +294,7 @@ fn browser_joins_over_websocket_and_exchanges_messages_with_pylichat() {
     let wait_final = r#"
         const done = arguments[arguments.length - 1];
         const final = () => { const s = document.body.dataset.state || "";
-                              return s === "replied" || s.startsWith("failed"); };
+                              return s === "linked" || s.startsWith("failed"); };
         const report = () => document.body.dataset.state + " | " +
                              document.getElementById("log").innerText;
         if (final()) { done(report()); return; }
@@ -328,7 +330,7 @@ fn browser_joins_over_websocket_and_exchanges_messages_with_pylichat() {
     let _ = peer.stderr.take().map(|mut e| e.read_to_string(&mut err));
     let state = state.as_str().unwrap_or_default().to_owned();
     assert!(
-        state.starts_with("replied |"),
+        state.starts_with("linked |"),
         "page state: {state}; peer: {rest}{err}"
     );
     assert_eq!(received, json!("hello from pylichat"));
