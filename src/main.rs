@@ -198,6 +198,13 @@ fn options() -> Options {
     );
     o.optopt(
         "",
+        "backfill-total-bytes",
+        "bytes of updates all channels keep for backfill together; beyond it the oldest kept \
+         anywhere go first (default: 67108864)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
         "history-days",
         "days the searchable history keeps a message (default: 0, for ever)",
         "N",
@@ -474,6 +481,8 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
     )?;
     config.backfill_count = number(m, "backfill-count", config.backfill_count, 0)?;
     config.backfill_bytes = number(m, "backfill-bytes", config.backfill_bytes, 0)?;
+    config.backfill_total_bytes =
+        number(m, "backfill-total-bytes", config.backfill_total_bytes, 0)?;
     config.history_days = number(m, "history-days", config.history_days, 0)?;
     config.backfill_history = number(m, "backfill-history", config.backfill_history, 0)?;
     config.max_update_size = settings.max_update_size;

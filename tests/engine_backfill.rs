@@ -195,3 +195,69 @@ fn backfill_1_primary_channel_needs_its_registrant_by_default() {
             .contains(&Value::sym(Known::SBackfill))
     );
 }
+
+#[test]
+fn backfill_1_all_channels_together_keep_at_most_the_total_oldest_anywhere_first() {
+    let mut h = Harness::with(Config {
+        backfill_total_bytes: 2000,
+        ..config()
+    });
+    h.login(1, "ann");
+    h.expect_ok(1, "(create :id 2 :channel \"quiet\")");
+    h.expect_ok(1, "(create :id 3 :channel \"busy\")");
+    let long = "x".repeat(300);
+    h.expect_ok(
+        1,
+        &format!("(message :id 4 :channel \"quiet\" :text \"old {long}\")"),
+    );
+    for i in 0..20 {
+        h.expect_ok(
+            1,
+            &format!(
+                "(message :id {} :channel \"busy\" :text \"b{i} {long}\")",
+                10 + i
+            ),
+        );
+    }
+    let (kept, bytes) = h.engine.backfill_held();
+    assert!(bytes <= 2000, "{kept} updates, {bytes} bytes");
+    let busy = h.engine.channel("busy").unwrap().backfill_held();
+    let quiet = h.engine.channel("quiet").unwrap().backfill_held();
+    assert_eq!((busy.0 + quiet.0, busy.1 + quiet.1), (kept, bytes));
+    // The quiet channel's message was the oldest anywhere: it went first,
+    // the busy channel keeps its newest.
+    let got = h.expect_ok(1, "(backfill :id 40 :channel \"quiet\")");
+    assert!(!texts(&got).iter().any(|t| t.starts_with("old")), "{got:?}");
+    let got = h.expect_ok(1, "(backfill :id 41 :channel \"busy\")");
+    let texts = texts(&got);
+    assert!(
+        texts.last().is_some_and(|t| t.starts_with("b19")),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.starts_with("b0 ")), "{texts:?}");
+}
+
+#[test]
+fn backfill_1_a_removed_channels_updates_leave_the_total() {
+    let mut h = Harness::new();
+    h.login(1, "ann");
+    // ann's join to the primary channel.
+    let before = h.engine.backfill_held();
+    let got = h.expect_ok(1, "(create :id 2)");
+    let anon = text(&got[0], Known::KChannel).unwrap().to_owned();
+    h.expect_ok(
+        1,
+        &format!("(message :id 3 :channel \"{anon}\" :text \"hi\")"),
+    );
+    let (kept, bytes) = h.engine.backfill_held();
+    assert!(
+        kept >= before.0 + 2 && bytes > before.1,
+        "its join and the message"
+    );
+    h.expect_ok(1, &format!("(leave :id 4 :channel \"{anon}\")"));
+    assert!(
+        h.engine.channel(&anon).is_none(),
+        "empty, it is gone (2.4.2)"
+    );
+    assert_eq!(h.engine.backfill_held(), before);
+}

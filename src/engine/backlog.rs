@@ -13,6 +13,9 @@ use std::rc::Rc;
 struct Entry {
     /// Its place in the channel's sequence of distributed updates.
     seq: u64,
+    /// Its place among the updates all channels keep, for the server-wide
+    /// budget (oldest first across channels).
+    global: u64,
     /// Its `clock` field (§1 step 2 compares `since` with it).
     clock: Time,
     /// The bytes that were sent.
@@ -37,6 +40,15 @@ pub(crate) struct Backlog {
     complete_from: u64,
 }
 
+/// What one [`Backlog::record`] changed: whether the update was kept,
+/// and the older updates (and their bytes) it pushed out.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    pub kept: bool,
+    pub dropped: usize,
+    pub dropped_bytes: usize,
+}
+
 /// What a member may be given of the recent updates (§1 step 2).
 pub(crate) struct Replay<'a> {
     /// The bytes, oldest first.
@@ -54,26 +66,29 @@ impl Backlog {
     /// Keeps an update that went out, dropping the oldest ones beyond
     /// `max_count` updates or `max_bytes` bytes. An update larger than
     /// `max_bytes` alone is not kept.
-    /// `mark` is the history's next row number.
+    /// `mark` is the history's next row number; `global` the update's
+    /// place among all channels' kept updates.
     pub fn record(
         &mut self,
         clock: Time,
         bytes: &Rc<[u8]>,
-        max_count: usize,
-        max_bytes: usize,
+        limits: (usize, usize),
         mark: u64,
-    ) {
+        global: u64,
+    ) -> Recorded {
+        let (max_count, max_bytes) = limits;
+        let mut done = Recorded::default();
         let seq = self.next_seq;
         self.next_seq += 1;
         if bytes.len() > max_bytes || max_count == 0 {
             self.complete_from = self.next_seq;
-            return;
+            return done;
         }
         while self.entries.len() >= max_count || self.bytes + bytes.len() > max_bytes {
-            match self.entries.pop_front() {
-                Some(old) => {
-                    self.bytes -= old.bytes.len();
-                    self.complete_from = old.seq + 1;
+            match self.drop_oldest() {
+                Some(n) => {
+                    done.dropped += 1;
+                    done.dropped_bytes += n;
                 }
                 None => break,
             }
@@ -81,10 +96,38 @@ impl Backlog {
         self.bytes += bytes.len();
         self.entries.push_back(Entry {
             seq,
+            global,
             clock,
             bytes: bytes.clone(),
             mark,
         });
+        done.kept = true;
+        done
+    }
+
+    fn drop_oldest(&mut self) -> Option<usize> {
+        let old = self.entries.pop_front()?;
+        self.bytes -= old.bytes.len();
+        self.complete_from = old.seq + 1;
+        if self.entries.is_empty() && self.entries.capacity() > 64 {
+            self.entries = VecDeque::new();
+        }
+        Some(old.bytes.len())
+    }
+
+    /// The server-wide budget drops the update `global` if it is this
+    /// channel's oldest still kept; returns its bytes.
+    pub fn drop_if_oldest(&mut self, global: u64) -> Option<usize> {
+        if self.entries.front()?.global != global {
+            return None;
+        }
+        self.drop_oldest()
+    }
+
+    /// Whether the update `global` is still kept.
+    pub fn keeps(&self, global: u64) -> bool {
+        let i = self.entries.partition_point(|e| e.global < global);
+        self.entries.get(i).is_some_and(|e| e.global == global)
     }
 
     /// A member joined: it may be given what is distributed from now on;
@@ -159,34 +202,48 @@ mod tests {
         let mut log = Backlog::default();
         log.joined(1, 0);
         for i in 0..10 {
-            log.record(i, &bytes(10), 4, 1000, 0);
+            log.record(i, &bytes(10), (4, 1000), 0, i);
         }
         assert_eq!(log.held(), (4, 40));
         for i in 10..20 {
-            log.record(i, &bytes(100), 100, 250, 0);
+            log.record(i, &bytes(100), (100, 250), 0, i);
         }
         assert_eq!(log.held(), (2, 200));
-        log.record(20, &bytes(251), 100, 250, 0);
+        log.record(20, &bytes(251), (100, 250), 0, 20);
         assert_eq!(log.held(), (2, 200), "too large alone: not kept");
     }
 
     #[test]
     fn backlog_replays_only_since_the_members_last_join_and_since() {
         let mut log = Backlog::default();
-        log.record(1, &bytes(1), 100, 1000, 0);
+        log.record(1, &bytes(1), (100, 1000), 0, 1);
         log.joined(7, 0);
-        log.record(2, &bytes(2), 100, 1000, 0);
+        log.record(2, &bytes(2), (100, 1000), 0, 2);
         log.joined_with_last(7);
-        log.record(3, &bytes(3), 100, 1000, 0);
-        log.record(4, &bytes(4), 100, 1000, 0);
+        log.record(3, &bytes(3), (100, 1000), 0, 3);
+        log.record(4, &bytes(4), (100, 1000), 0, 4);
         let lens = |log: &Backlog, since| log.replay(7, since).map(|b| b.len()).collect::<Vec<_>>();
         assert_eq!(lens(&log, None), vec![3, 4]);
         assert_eq!(lens(&log, Some(4)), vec![4]);
         log.parted(7);
         assert_eq!(lens(&log, None), Vec::<usize>::new());
         log.joined(7, 0);
-        log.record(5, &bytes(5), 100, 1000, 0);
+        log.record(5, &bytes(5), (100, 1000), 0, 5);
         assert_eq!(lens(&log, None), vec![5]);
+    }
+
+    #[test]
+    fn backlog_reports_what_it_kept_and_dropped_and_gives_up_its_oldest_on_demand() {
+        let mut log = Backlog::default();
+        assert!(log.record(0, &bytes(10), (2, 1000), 0, 5).kept);
+        log.record(1, &bytes(20), (2, 1000), 0, 7);
+        let r = log.record(2, &bytes(30), (2, 1000), 0, 9);
+        assert_eq!((r.kept, r.dropped, r.dropped_bytes), (true, 1, 10));
+        assert!(!log.record(3, &bytes(2000), (2, 1000), 0, 11).kept);
+        assert!(log.keeps(7) && log.keeps(9) && !log.keeps(5));
+        assert_eq!(log.drop_if_oldest(9), None, "not the oldest");
+        assert_eq!(log.drop_if_oldest(7), Some(20));
+        assert_eq!(log.held(), (1, 30));
     }
 
     #[test]
@@ -194,7 +251,7 @@ mod tests {
         let mut log = Backlog::default();
         log.joined(0, 0);
         let sent = bytes(3);
-        log.record(0, &sent, 10, 100, 0);
+        log.record(0, &sent, (10, 100), 0, 0);
         assert!(Rc::ptr_eq(log.replay(0, None).next().unwrap(), &sent));
     }
 }

@@ -78,6 +78,14 @@ impl Engine {
         self.presence_update(Known::Leave, user_name, chan, id, now)
     }
 
+    /// A channel was removed (emptied anonymous, expired, destroyed, or
+    /// never saved): what extensions keep of it goes (`shirakumo.mess` §1
+    /// its backlog's share of the server-wide budget, §12 its payloads).
+    pub(super) fn channel_removed(&mut self, c: &super::Channel, out: &mut Outbox) {
+        super::ext::backfill::channel_removed(self, c);
+        super::ext::link::channel_removed(self, c, out);
+    }
+
     /// §2.4.2 an anonymous channel goes as soon as it is empty; regular
     /// ones wait for their lifetime (see `expire`).
     /// A regular channel that became empty records when, for its expiry.
@@ -88,7 +96,7 @@ impl Engine {
         }
         if c.anonymous {
             if let Some(c) = self.state.remove_channel(chan) {
-                super::ext::link::channel_removed(self, &c, out);
+                self.channel_removed(&c, out);
             }
         } else {
             self.channel_changed(chan, out);

@@ -105,6 +105,9 @@ pub struct Config {
     /// `shirakumo.mess` §1: bytes of updates a channel keeps for
     /// `backfill`.
     pub backfill_bytes: usize,
+    /// `shirakumo.mess` §1: bytes all channels' kept updates may take
+    /// together; beyond it the oldest kept anywhere go first.
+    pub backfill_total_bytes: usize,
     /// `shirakumo.mess` §2: the content types `data` may carry.
     pub data_types: Vec<String>,
     /// `shirakumo.mess` §3: emotes one channel holds at most.
@@ -167,6 +170,7 @@ impl Default for Config {
             max_connections_per_ip: 20,
             backfill_count: 100,
             backfill_bytes: 1 << 20,
+            backfill_total_bytes: 64 << 20,
             data_types: ext::DEFAULT_DATA_TYPES
                 .iter()
                 .map(|t| t.to_string())
@@ -542,6 +546,12 @@ impl Engine {
     /// knows its ports only once bound); empty turns links off.
     pub fn set_link_url_prefix(&mut self, prefix: String) {
         self.config.link_url_prefix = prefix;
+    }
+
+    /// `shirakumo.mess` §1 updates and bytes all channels keep for
+    /// `backfill`, for the metrics.
+    pub fn backfill_held(&self) -> (usize, usize) {
+        ext::backfill::held_in_all(self)
     }
 
     /// Channels that exist (§2.4), for the metrics.

@@ -375,7 +375,7 @@ impl Engine {
         for chan in dead {
             if let Some(c) = self.state.remove_channel(chan) {
                 log::info!("channel {:?} expired", c.name);
-                super::ext::link::channel_removed(self, &c, out);
+                self.channel_removed(&c, out);
                 out.changes.push(Change::DeleteChannel(c.name));
             }
         }

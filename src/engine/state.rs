@@ -398,6 +398,16 @@ impl State {
         &mut self.channels[chan]
     }
 
+    /// The channel `chan`, if it still exists.
+    pub fn channel_opt(&self, chan: ChanId) -> Option<&Channel> {
+        self.channels.get(chan)
+    }
+
+    /// The channel `chan`, mutably, if it still exists.
+    pub fn channel_mut_opt(&mut self, chan: ChanId) -> Option<&mut Channel> {
+        self.channels.get_mut(chan)
+    }
+
     pub fn find_channel(&self, name: &str) -> Option<ChanId> {
         self.channel_index.get(&name_key(name)).copied()
     }

@@ -519,7 +519,7 @@ impl Engine {
             self.state.part(user, chan, now);
         }
         if let Some(c) = self.state.remove_channel(chan) {
-            super::ext::link::channel_removed(self, &c, out);
+            self.channel_removed(&c, out);
         }
     }
 }

@@ -135,6 +135,13 @@ impl Server {
         );
         metric(
             &mut out,
+            "lichat_backfill_bytes",
+            "gauge",
+            "Bytes all channels keep for backfill, against --backfill-total-bytes.",
+            self.engine.backfill_held().1,
+        );
+        metric(
+            &mut out,
             "lichat_link_bytes",
             "gauge",
             "Bytes shared files take against --max-link-bytes (shirakumo-link).",
