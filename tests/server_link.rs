@@ -35,10 +35,15 @@ impl Response {
 /// Sends `method path` to `addr` and reads the whole response, up to the
 /// server's close.
 fn http(addr: SocketAddr, method: &str, path: &str) -> Response {
+    http_with(addr, method, path, "")
+}
+
+/// [`http`] with more header lines (each ending in CRLF).
+fn http_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Response {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n").expect("send");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").expect("send");
     let mut out = Vec::new();
     s.read_to_end(&mut out).expect("the answer, then the close");
     let end = out
@@ -137,6 +142,31 @@ fn data_goes_out_as_a_link_message_and_get_serves_the_payload_12() {
     assert_eq!(head.status(), "HTTP/1.1 200 OK");
     assert_eq!(head.header("content-length"), Some("300000"));
     assert!(head.body.is_empty());
+
+    // Ranges (RFC 9110 §14), as a video player asks for them.
+    assert_eq!(got.header("accept-ranges"), Some("bytes"));
+    let part = http_with(
+        server.addr,
+        "GET",
+        path_of(url),
+        "Range: bytes=70000-70999\r\n",
+    );
+    assert_eq!(
+        part.status(),
+        "HTTP/1.1 206 Partial Content",
+        "{}",
+        part.head
+    );
+    assert_eq!(
+        part.header("content-range"),
+        Some("bytes 70000-70999/300000")
+    );
+    assert!(part.body == payload[70000..71000]);
+    let tail = http_with(server.addr, "GET", path_of(url), "Range: bytes=-10\r\n");
+    assert!(tail.body == payload[300000 - 10..]);
+    let past = http_with(server.addr, "GET", path_of(url), "Range: bytes=300000-\r\n");
+    assert_eq!(past.status(), "HTTP/1.1 416 Range Not Satisfiable");
+    assert_eq!(past.header("content-range"), Some("bytes */300000"));
 
     // A second share of the same bytes gets a name of its own.
     share(&mut bob, "den", "image/png", "again.png", &payload);

@@ -7,13 +7,14 @@
 //! progress.
 
 use super::conn::{Phase, Reason};
+use super::http::ByteRange;
 use super::transport::{Framing, Transport};
 use super::{Server, http};
 use crate::engine::{ConnId, Time};
 use crate::store::links::{Payload, open_payload};
 use log::{debug, warn};
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::rc::Rc;
 
 /// Bytes read from the file at a time.
@@ -35,12 +36,23 @@ pub(super) struct Download {
 /// The URL path payloads are served under; their name follows.
 pub const PATH: &str = "/link/";
 
-/// The response head for a payload.
-fn head(p: &Payload) -> String {
-    let mut head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-        p.content_type, p.size
-    );
+/// The response head for a payload, or for `part` of it (its first
+/// byte and length).
+fn head(p: &Payload, part: Option<(u64, u64)>) -> String {
+    let mut head = match part {
+        None => format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            p.content_type, p.size
+        ),
+        Some((first, len)) => format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Type: {}\r\nContent-Length: {len}\r\n\
+             Content-Range: bytes {first}-{}/{}\r\n",
+            p.content_type,
+            first + len - 1,
+            p.size
+        ),
+    };
+    head.push_str("Accept-Ranges: bytes\r\n");
     if let Some(name) = &p.filename {
         head.push_str(&content_disposition(name));
     }
@@ -77,13 +89,14 @@ pub(super) fn content_disposition(name: &str) -> String {
 }
 
 impl Server {
-    /// A `GET` (or `HEAD`) of the payload `name`: answers 404 if there is
-    /// none, else sends the head and starts streaming the file.
+    /// A `GET` (or `HEAD`, `body` false) of the payload `name`, or of the
+    /// byte range asked for: answers 404 if there is none, 416 if the range
+    /// is not in it, else sends the head and starts streaming the file.
     pub(super) fn serve_payload(
         &mut self,
         key: ConnId,
         name: &str,
-        body: bool,
+        (body, range): (bool, Option<ByteRange>),
         now: Time,
         tick: u64,
     ) {
@@ -115,12 +128,38 @@ impl Server {
                 return;
             }
         };
-        debug!("connection {key}: serving {name} ({} bytes)", payload.size);
+        let mut payload = payload;
+        let part = match range.map(|r| r.resolve(payload.size)) {
+            None => None,
+            Some(Some(part)) => Some(part),
+            Some(None) => {
+                let answer = http::response(
+                    "416 Range Not Satisfiable",
+                    "text/plain; charset=utf-8",
+                    "416 Range Not Satisfiable\n",
+                    &format!("Content-Range: bytes */{}\r\n", payload.size),
+                );
+                self.answer_and_close(key, answer, now, tick);
+                return;
+            }
+        };
+        if let Some((first, _)) = part
+            && let Err(e) = payload.file.seek(SeekFrom::Current(first as i64))
+        {
+            warn!("cannot read the shared file {name}: {e}");
+            self.lost(key, now, tick, Reason::Error);
+            return;
+        }
+        let len = part.map_or(payload.size, |p| p.1);
+        debug!(
+            "connection {key}: serving {name} ({len} of {} bytes)",
+            payload.size
+        );
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        conn.queue.push(Rc::from(head(&payload).into_bytes()));
-        let left = if body { payload.size } else { 0 };
+        conn.queue.push(Rc::from(head(&payload, part).into_bytes()));
+        let left = if body { len } else { 0 };
         if let Some(t) = conn.transport.as_deref_mut() {
             t.framing = Framing::Download(Download {
                 file: payload.file,

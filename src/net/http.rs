@@ -27,10 +27,70 @@ pub(super) enum Route {
     /// `GET /metrics` with metrics on: send them, then close.
     Metrics,
     /// `GET /link/NAME` (`shirakumo.mess` §12): send the payload of that
-    /// name (only its head for `HEAD`), then close.
-    Link { name: String, body: bool },
+    /// name (only its head for `HEAD`; only the `range` asked for, if
+    /// any), then close.
+    Link {
+        name: String,
+        body: bool,
+        range: Option<ByteRange>,
+    },
     /// Send this answer, then close.
     Answer(Vec<u8>),
+}
+
+/// A `Range: bytes=...` request header (RFC 9110 §14.1.2) asking for one
+/// range; a header asking for several, or in another unit, is ignored
+/// (the whole payload is sent, as the RFC allows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ByteRange {
+    /// `bytes=FIRST-` or `bytes=FIRST-LAST`.
+    From(u64, Option<u64>),
+    /// `bytes=-N`: the last N bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    fn parse(value: &[u8]) -> Option<ByteRange> {
+        let text = std::str::from_utf8(value).ok()?.trim();
+        let spec = text.strip_prefix("bytes=")?.trim();
+        if spec.contains(',') {
+            return None;
+        }
+        let (first, last) = spec.split_once('-')?;
+        let (first, last) = (first.trim(), last.trim());
+        let number = |t: &str| -> Option<u64> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            t.parse().ok()
+        };
+        if first.is_empty() {
+            return number(last).map(ByteRange::Suffix);
+        }
+        let first = number(first)?;
+        if last.is_empty() {
+            return Some(ByteRange::From(first, None));
+        }
+        let last = number(last)?;
+        (last >= first).then_some(ByteRange::From(first, Some(last)))
+    }
+
+    /// The first byte and the length of this range of a payload of
+    /// `size` bytes, or `None` when none of it is there (416).
+    pub(super) fn resolve(self, size: u64) -> Option<(u64, u64)> {
+        match self {
+            ByteRange::From(first, _) if first >= size => None,
+            ByteRange::From(first, last) => {
+                let last = last.map_or(size - 1, |l| l.min(size - 1));
+                Some((first, last - first + 1))
+            }
+            ByteRange::Suffix(0) => None,
+            ByteRange::Suffix(n) => {
+                let n = n.min(size);
+                (n > 0).then_some((size - n, n))
+            }
+        }
+    }
 }
 
 /// True for a connection's first byte that opens HTTP (`GET `, or
@@ -110,9 +170,15 @@ impl Request {
             if !crate::store::links::is_payload_name(name) {
                 return plain("404 Not Found", "");
             }
+            let range = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("range"))
+                .and_then(|h| ByteRange::parse(h.value));
             return Route::Link {
                 name: name.to_owned(),
                 body: req.method == Some("GET"),
+                range,
             };
         }
         if req.method != Some("GET") {
@@ -191,6 +257,34 @@ mod tests {
             status(&r.feed(b"GET / HTTP/1.1\r\nbad header\r\n\r\n", true)),
             "HTTP/1.1 400 Bad Request"
         );
+    }
+
+    #[test]
+    fn byte_ranges_parse_as_rfc_9110_says_and_resolve_against_the_size() {
+        let p = |t: &str| ByteRange::parse(t.as_bytes());
+        assert_eq!(p("bytes=0-99"), Some(ByteRange::From(0, Some(99))));
+        assert_eq!(p("bytes=100-"), Some(ByteRange::From(100, None)));
+        assert_eq!(p("bytes=-50"), Some(ByteRange::Suffix(50)));
+        for ignored in [
+            "bytes=5-1",
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=+1-2",
+        ] {
+            assert_eq!(p(ignored), None, "{ignored}");
+        }
+        assert_eq!(ByteRange::From(0, Some(99)).resolve(1000), Some((0, 100)));
+        assert_eq!(
+            ByteRange::From(990, Some(2000)).resolve(1000),
+            Some((990, 10))
+        );
+        assert_eq!(ByteRange::From(1000, None).resolve(1000), None);
+        assert_eq!(ByteRange::Suffix(50).resolve(1000), Some((950, 50)));
+        assert_eq!(ByteRange::Suffix(5000).resolve(1000), Some((0, 1000)));
+        assert_eq!(ByteRange::Suffix(0).resolve(1000), None);
+        assert_eq!(ByteRange::Suffix(1).resolve(0), None);
     }
 
     #[test]

@@ -472,7 +472,7 @@ impl Server {
                             http::response("200 OK", "text/plain; version=0.0.4", &body, "");
                         self.answer(key, answer, now, tick)
                     }
-                    http::Route::Link { name, body } => {
+                    http::Route::Link { name, body, range } => {
                         if let Some(id) = conn
                             .transport
                             .as_deref_mut()
@@ -480,7 +480,7 @@ impl Server {
                         {
                             self.setup_wheel.cancel(id);
                         }
-                        self.serve_payload(key, &name, body, now, tick);
+                        self.serve_payload(key, &name, (body, range), now, tick);
                         Flow::Stop
                     }
                     http::Route::Answer(answer) => self.answer(key, answer, now, tick),
