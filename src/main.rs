@@ -524,7 +524,12 @@ fn parse(m: &Matches) -> Result<Cli, Usage> {
                     "--link-url-prefix: {url:?} has white space in it"
                 )));
             }
-            LinkUrl::Prefix(url)
+            // A path is taken as a directory: the name goes below it.
+            if url.ends_with('/') || url.ends_with('=') {
+                LinkUrl::Prefix(url)
+            } else {
+                LinkUrl::Prefix(format!("{url}/"))
+            }
         }
         Some(url) => {
             return Err(Usage(format!(

@@ -295,7 +295,8 @@ fn without_room_for_payloads_data_is_distributed_as_it_came_2_12() {
 
 #[test]
 fn link_url_prefix_sets_what_urls_start_with_12() {
-    let server = start(&["--link-url-prefix", "https://files.example.org/lichat/"]);
+    // A path without its final slash is taken as a directory.
+    let server = start(&["--link-url-prefix", "https://files.example.org/lichat"]);
     let mut ann = server.login("ann");
     ann.update("create", ":channel \"den\"");
     ann.recv_in("join", "den");
