@@ -415,7 +415,8 @@ fn search_18_steps5_6_offset_and_pages_of_fifty() {
 #[test]
 fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
     // More rows than a search tests before it asks the trigram index,
-    // stored in the reverse of their clock order; the index folds case
+    // and than the index may name to be used, stored in the reverse of
+    // their clock order; the index folds case
     // and keeps no positions, so "NEEDLE" and "eedle needl" are among
     // the rows it names, and the exact test drops them.
     let mut db = Db::new("sparse");
@@ -427,7 +428,7 @@ fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
     h.login(2, "bob");
     h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
     h.expect_ok(2, "(join :id 3 :channel \"lobby\")");
-    for i in 0..9000u64 {
+    for i in 0..12_000u64 {
         let text = match i % 1000 {
             3 => format!("a needle {i}"),
             5 => format!("a NEEDLE {i}"),
@@ -453,17 +454,35 @@ fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
         2,
         "(search :id 51 :channel \"lobby\" :offset 2 :query (:text (\"*needle*\")))",
     );
-    let expected: Vec<String> = (0..7)
-        .map(|k| format!("a needle {}", 6003 - 1000 * k))
+    let expected: Vec<String> = (0..10)
+        .map(|k| format!("a needle {}", 9003 - 1000 * k))
         .collect();
     assert_eq!(result_texts(&got), expected);
+    // The index names most rows for "hay": the walk in clock order goes
+    // on to the end, where bob's are.
+    for i in 0..2 {
+        h.expect_ok(
+            2,
+            &format!(
+                "(message :id {i} :clock {} :channel \"lobby\" :text \"hay {i}\")",
+                200_000 + i
+            ),
+        );
+    }
+    let got = ask(
+        &mut h,
+        &mut db,
+        2,
+        "(search :id 53 :channel \"lobby\" :query (:from \"bob\" :text (\"*hay*\")))",
+    );
+    assert_eq!(result_texts(&got), ["hay 0", "hay 1"]);
     let got = ask(
         &mut h,
         &mut db,
         2,
         "(search :id 52 :channel \"lobby\" :query (:from \"ann\" :text (\"*NEEDLE*\")))",
     );
-    assert_eq!(result_texts(&got).len(), 9);
+    assert_eq!(result_texts(&got).len(), 12);
     assert_index_consistent(&db);
 }
 

@@ -493,8 +493,10 @@ impl HistoryReader {
     /// each tested exactly against the query. With a text filter, the
     /// first [`SCAN_FIRST`] rows in `clock` order are tested without the
     /// index (a common string fills the page from them at once, where the
-    /// index would name most of the channel); the rows after them are then
-    /// those the index names.
+    /// index would name most of the channel). For the rows after them:
+    /// when the index names at most [`INDEX_NAMES`] rows, those rows,
+    /// sorted; when it names more, the walk in `clock` order goes on
+    /// (the matches are then not rare enough for the index to help).
     fn search(
         &mut self,
         channel: &str,
@@ -552,12 +554,30 @@ impl HistoryReader {
         let Some((clock, id)) = page.last else {
             return Ok(page.found);
         };
-        args.extend([Sql::Integer(clock), Sql::Integer(id), Sql::Text(text)]);
-        let rest = format!(
-            "{select} WHERE {range} AND (clock > ?4 OR (clock = ?4 AND id > ?5))
-               AND id IN (SELECT rowid FROM history_text WHERE history_text MATCH ?6)
-             ORDER BY clock, id"
-        );
+        let named: i64 = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM (SELECT rowid FROM history_text
+                   WHERE history_text MATCH ?1 LIMIT {})",
+                INDEX_NAMES + 1
+            ))?
+            .query_row([&text], |r| r.get(0))?;
+        args.extend([Sql::Integer(clock), Sql::Integer(id)]);
+        let after = "(clock > ?4 OR (clock = ?4 AND id > ?5))";
+        let rest = if named <= INDEX_NAMES as i64 {
+            args.push(Sql::Text(text));
+            // `+`: the rows by number from the index, not a walk of the
+            // channel probing each.
+            format!(
+                "{select} WHERE id IN (SELECT rowid FROM history_text WHERE history_text MATCH ?6)
+                   AND +channel = ?1 AND +clock >= ?2 AND +clock <= ?3 AND {after}
+                 ORDER BY clock, id"
+            )
+        } else {
+            format!(
+                "{select} INDEXED BY history_clock WHERE {range} AND {after} ORDER BY clock, id"
+            )
+        };
         self.scan(&rest, args, senders.as_deref(), &mut page)?;
         Ok(page.found)
     }
@@ -638,6 +658,10 @@ impl HistoryReader {
 /// Rows a text search tests in `clock` order before it asks the trigram
 /// index for the rest (§18 step 3).
 const SCAN_FIRST: usize = 4000;
+
+/// Most rows the trigram index may name for a text search to take them
+/// from it, sorted, rather than walk on in `clock` order (§18 step 3).
+const INDEX_NAMES: usize = 10_000;
 
 /// A search's page as it fills (§18 steps 5–6).
 struct Page<'q> {
