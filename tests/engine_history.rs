@@ -433,6 +433,7 @@ fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
             3 => format!("a needle {i}"),
             5 => format!("a NEEDLE {i}"),
             7 => format!("eedle needl {i}"),
+            9 => format!("HAY {i}"),
             _ => format!("hay {i}"),
         };
         h.expect_ok(
@@ -458,8 +459,8 @@ fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
         .map(|k| format!("a needle {}", 9003 - 1000 * k))
         .collect();
     assert_eq!(result_texts(&got), expected);
-    // The index names most rows for "hay": the walk in clock order goes
-    // on to the end, where bob's are.
+    // The trigram index names most rows for "hay", the index of senders
+    // only bob's two, at the end in clock order.
     for i in 0..2 {
         h.expect_ok(
             2,
@@ -476,6 +477,17 @@ fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
         "(search :id 53 :channel \"lobby\" :query (:from \"bob\" :text (\"*hay*\")))",
     );
     assert_eq!(result_texts(&got), ["hay 0", "hay 1"]);
+    // Both indexes name most rows: the walk in clock order goes on.
+    let got = ask(
+        &mut h,
+        &mut db,
+        2,
+        "(search :id 54 :channel \"lobby\" :query (:from \"ann\" :text (\"*HAY*\")))",
+    );
+    let expected: Vec<String> = (0..12)
+        .map(|k| format!("HAY {}", 11_009 - 1000 * k))
+        .collect();
+    assert_eq!(result_texts(&got), expected);
     let got = ask(
         &mut h,
         &mut db,

@@ -494,9 +494,11 @@ impl HistoryReader {
     /// first [`SCAN_FIRST`] rows in `clock` order are tested without the
     /// index (a common string fills the page from them at once, where the
     /// index would name most of the channel). For the rows after them:
-    /// when the index names at most [`INDEX_NAMES`] rows, those rows,
-    /// sorted; when it names more, the walk in `clock` order goes on
-    /// (the matches are then not rare enough for the index to help).
+    /// when the trigram index, or the index of senders for a query of
+    /// exact senders, names at most [`INDEX_NAMES`] rows, the rows the
+    /// one naming fewer names, sorted; when both name more, the walk in
+    /// `clock` order goes on (the matches are then not rare enough for
+    /// an index to help).
     fn search(
         &mut self,
         channel: &str,
@@ -531,15 +533,9 @@ impl HistoryReader {
         let Some(text) = query.text_filter() else {
             let mut sql = format!("{select} WHERE {range}");
             if let Some(senders) = &senders {
-                sql.push_str(" AND sender IN (");
-                for (i, s) in senders.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    args.push(Sql::Text(s.clone()));
-                    sql.push_str(&format!("?{}", args.len()));
-                }
-                sql.push(')');
+                let list = placeholders(args.len() + 1, senders.len());
+                sql.push_str(&format!(" AND sender IN ({list})"));
+                args.extend(senders.iter().cloned().map(Sql::Text));
             }
             sql.push_str(" ORDER BY clock, id");
             self.scan(&sql, args, None, &mut page)?;
@@ -554,17 +550,27 @@ impl HistoryReader {
         let Some((clock, id)) = page.last else {
             return Ok(page.found);
         };
-        let named: i64 = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT count(*) FROM (SELECT rowid FROM history_text
-                   WHERE history_text MATCH ?1 LIMIT {})",
-                INDEX_NAMES + 1
-            ))?
-            .query_row([&text], |r| r.get(0))?;
+        let by_text = self.count(
+            &format!("SELECT rowid FROM history_text WHERE history_text MATCH ?1 LIMIT {LIMIT}"),
+            vec![Sql::Text(text.clone())],
+        )?;
+        let by_sender = match &senders {
+            Some(senders) => self.count(
+                &format!(
+                    "SELECT 1 FROM history INDEXED BY history_message
+                       WHERE channel = ?1 AND sender IN ({}) LIMIT {LIMIT}",
+                    placeholders(2, senders.len())
+                ),
+                std::iter::once(channel.to_owned())
+                    .chain(senders.iter().cloned())
+                    .map(Sql::Text)
+                    .collect(),
+            )?,
+            None => usize::MAX,
+        };
         args.extend([Sql::Integer(clock), Sql::Integer(id)]);
         let after = "(clock > ?4 OR (clock = ?4 AND id > ?5))";
-        let rest = if named <= INDEX_NAMES as i64 {
+        let rest = if by_text <= INDEX_NAMES && by_text <= by_sender {
             args.push(Sql::Text(text));
             // `+`: the rows by number from the index, not a walk of the
             // channel probing each.
@@ -573,6 +579,13 @@ impl HistoryReader {
                    AND +channel = ?1 AND +clock >= ?2 AND +clock <= ?3 AND {after}
                  ORDER BY clock, id"
             )
+        } else if let Some(senders) = senders.as_ref().filter(|_| by_sender <= INDEX_NAMES) {
+            let list = placeholders(args.len() + 1, senders.len());
+            args.extend(senders.iter().cloned().map(Sql::Text));
+            format!(
+                "{select} INDEXED BY history_message WHERE channel = ?1 AND sender IN ({list})
+                   AND clock >= ?2 AND clock <= ?3 AND {after} ORDER BY clock, id"
+            )
         } else {
             format!(
                 "{select} INDEXED BY history_clock WHERE {range} AND {after} ORDER BY clock, id"
@@ -580,6 +593,15 @@ impl HistoryReader {
         };
         self.scan(&rest, args, senders.as_deref(), &mut page)?;
         Ok(page.found)
+    }
+
+    /// How many rows `sql` (with a `LIMIT` of [`LIMIT`]) selects.
+    fn count(&mut self, sql: &str, args: Vec<Sql>) -> rusqlite::Result<usize> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM ({sql})"))?
+            .query_row(params_from_iter(args), |r| r.get(0))?;
+        Ok(n.max(0) as usize)
     }
 
     /// Tests the rows `sql` selects (`bytes, clock, id, sender`) against
@@ -662,6 +684,17 @@ const SCAN_FIRST: usize = 4000;
 /// Most rows the trigram index may name for a text search to take them
 /// from it, sorted, rather than walk on in `clock` order (§18 step 3).
 const INDEX_NAMES: usize = 10_000;
+
+/// Rows counted at most to learn whether an index names few enough.
+const LIMIT: usize = INDEX_NAMES + 1;
+
+/// `?first, ?first+1, …`, `n` of them.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// A search's page as it fills (§18 steps 5–6).
 struct Page<'q> {
