@@ -499,6 +499,61 @@ fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
 }
 
 #[test]
+fn a_schema_3_database_is_migrated_and_its_messages_found_by_text_18() {
+    let mut db = Db::new("migrate");
+    let mut h = lobby_with(&mut db, &["an old needle", "hay"]);
+    let dir = db.dir.clone();
+    db.store.take().expect("open").close();
+    drop(db);
+    // Schema 3's index: positions kept, triggers writing it.
+    rusqlite::Connection::open(dir.join(store::FILE_NAME))
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE history_text;
+             CREATE VIRTUAL TABLE history_text USING fts5(
+                 text, content = 'history', content_rowid = 'id', tokenize = 'trigram');
+             INSERT INTO history_text (history_text) VALUES ('rebuild');
+             CREATE TRIGGER history_insert AFTER INSERT ON history WHEN new.text IS NOT NULL BEGIN
+                 INSERT INTO history_text (rowid, text) VALUES (new.id, new.text);
+             END;
+             CREATE TRIGGER history_delete AFTER DELETE ON history WHEN old.text IS NOT NULL BEGIN
+                 INSERT INTO history_text (history_text, rowid, text)
+                     VALUES ('delete', old.id, old.text);
+             END;
+             CREATE TRIGGER history_update AFTER UPDATE OF text ON history BEGIN
+                 SELECT 1;
+             END;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    let (mut db, _) = Db::open(dir);
+    assert_eq!(
+        search(&mut h, &mut db, "(:text (\"*needle*\"))"),
+        ["an old needle"]
+    );
+    h.expect_ok(
+        1,
+        "(message :id 7 :channel \"lobby\" :text \"a new needle\")",
+    );
+    db.sync(&mut h);
+    assert_eq!(
+        search(&mut h, &mut db, "(:text (\"*needle*\"))"),
+        ["an old needle", "a new needle"]
+    );
+    let conn = rusqlite::Connection::open(db.path().join(store::FILE_NAME)).unwrap();
+    let (version, triggers): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master WHERE type = 'trigger')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, triggers), (store::SCHEMA_VERSION, 0));
+    assert_index_consistent(&db);
+}
+
+#[test]
 fn search_18_steps7_8_replies_are_split_to_fit_the_update_size() {
     let mut db = Db::new("split");
     let mut h = Harness::with(Config {
