@@ -199,6 +199,8 @@ fn main() {
             "(:from \"nobody\" :text (\"*oscar*\"))",
         ),
         ("absent substring *zulu*", "(:text (\"*zulu*\"))"),
+        ("sender only", "(:from \"user7\")"),
+        ("everything", "()"),
     ] {
         let search = format!("(search :id 1 :channel \"room\" :query {query})");
         let job = job_for(&search);
