@@ -156,6 +156,18 @@ fn malformed(h: &mut Harness, update: &str) {
     );
 }
 
+/// The trigram index holds exactly the stored texts (FTS5's own check
+/// fails otherwise).
+fn assert_index_consistent(db: &Db) {
+    rusqlite::Connection::open(db.path().join(store::FILE_NAME))
+        .unwrap()
+        .execute(
+            "INSERT INTO history_text (history_text, rank) VALUES ('integrity-check', 1)",
+            [],
+        )
+        .expect("the trigram index matches the stored texts");
+}
+
 #[test]
 fn connect_reply_advertises_shirakumo_history_and_shirakumo_search_18() {
     let mut h = Harness::new();
@@ -401,6 +413,140 @@ fn search_18_steps5_6_offset_and_pages_of_fifty() {
 }
 
 #[test]
+fn search_18_steps3_to_6_sparse_matches_past_the_first_rows_in_clock_order() {
+    // More rows than a search tests before it asks the trigram index,
+    // and than the index may name to be used, stored in the reverse of
+    // their clock order; the index folds case
+    // and keeps no positions, so "NEEDLE" and "eedle needl" are among
+    // the rows it names, and the exact test drops them.
+    let mut db = Db::new("sparse");
+    let mut h = Harness::with(Config {
+        flood_limit: u32::MAX,
+        ..config()
+    });
+    h.login(1, "ann");
+    h.login(2, "bob");
+    h.expect_ok(1, "(create :id 2 :channel \"lobby\")");
+    h.expect_ok(2, "(join :id 3 :channel \"lobby\")");
+    for i in 0..12_000u64 {
+        let text = match i % 1000 {
+            3 => format!("a needle {i}"),
+            5 => format!("a NEEDLE {i}"),
+            7 => format!("eedle needl {i}"),
+            9 => format!("HAY {i}"),
+            _ => format!("hay {i}"),
+        };
+        h.expect_ok(
+            1,
+            &format!(
+                "(message :id {} :clock {} :channel \"lobby\" :text \"{text}\")",
+                10 + i,
+                100_000 - i
+            ),
+        );
+        if i % 1000 == 999 {
+            db.sync(&mut h);
+            h.take(2);
+        }
+    }
+    let got = ask(
+        &mut h,
+        &mut db,
+        2,
+        "(search :id 51 :channel \"lobby\" :offset 2 :query (:text (\"*needle*\")))",
+    );
+    let expected: Vec<String> = (0..10)
+        .map(|k| format!("a needle {}", 9003 - 1000 * k))
+        .collect();
+    assert_eq!(result_texts(&got), expected);
+    // The trigram index names most rows for "hay", the index of senders
+    // only bob's two, at the end in clock order.
+    for i in 0..2 {
+        h.expect_ok(
+            2,
+            &format!(
+                "(message :id {i} :clock {} :channel \"lobby\" :text \"hay {i}\")",
+                200_000 + i
+            ),
+        );
+    }
+    assert_eq!(
+        search(&mut h, &mut db, "(:from \"bob\" :text (\"*hay*\"))"),
+        ["hay 0", "hay 1"]
+    );
+    // Both indexes name most rows: the walk in clock order goes on.
+    let expected: Vec<String> = (0..12)
+        .map(|k| format!("HAY {}", 11_009 - 1000 * k))
+        .collect();
+    assert_eq!(
+        search(&mut h, &mut db, "(:from \"ann\" :text (\"*HAY*\"))"),
+        expected
+    );
+    assert_eq!(
+        search(&mut h, &mut db, "(:from \"ann\" :text (\"*NEEDLE*\"))").len(),
+        12
+    );
+    assert_index_consistent(&db);
+}
+
+#[test]
+fn a_schema_3_database_is_migrated_and_its_messages_found_by_text_18() {
+    let mut db = Db::new("migrate");
+    let mut h = lobby_with(&mut db, &["an old needle", "hay"]);
+    let dir = db.dir.clone();
+    db.store.take().expect("open").close();
+    drop(db);
+    // Schema 3's index: positions kept, triggers writing it; nothing of
+    // the later schemas.
+    rusqlite::Connection::open(dir.join(store::FILE_NAME))
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE links;
+             DROP TABLE history_text;
+             CREATE VIRTUAL TABLE history_text USING fts5(
+                 text, content = 'history', content_rowid = 'id', tokenize = 'trigram');
+             INSERT INTO history_text (history_text) VALUES ('rebuild');
+             CREATE TRIGGER history_insert AFTER INSERT ON history WHEN new.text IS NOT NULL BEGIN
+                 INSERT INTO history_text (rowid, text) VALUES (new.id, new.text);
+             END;
+             CREATE TRIGGER history_delete AFTER DELETE ON history WHEN old.text IS NOT NULL BEGIN
+                 INSERT INTO history_text (history_text, rowid, text)
+                     VALUES ('delete', old.id, old.text);
+             END;
+             CREATE TRIGGER history_update AFTER UPDATE OF text ON history BEGIN
+                 SELECT 1;
+             END;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    let (mut db, _) = Db::open(dir);
+    assert_eq!(
+        search(&mut h, &mut db, "(:text (\"*needle*\"))"),
+        ["an old needle"]
+    );
+    h.expect_ok(
+        1,
+        "(message :id 7 :channel \"lobby\" :text \"a new needle\")",
+    );
+    db.sync(&mut h);
+    assert_eq!(
+        search(&mut h, &mut db, "(:text (\"*needle*\"))"),
+        ["an old needle", "a new needle"]
+    );
+    let conn = rusqlite::Connection::open(db.path().join(store::FILE_NAME)).unwrap();
+    let (version, triggers): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master WHERE type = 'trigger')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, triggers), (store::SCHEMA_VERSION, 0));
+    assert_index_consistent(&db);
+}
+
+#[test]
 fn search_18_steps7_8_replies_are_split_to_fit_the_update_size() {
     let mut db = Db::new("split");
     let mut h = Harness::with(Config {
@@ -513,6 +659,7 @@ fn edit_with_empty_text_by_the_sender_removes_the_stored_text_18() {
     assert_eq!(text(&all[0], Known::KText), Some(""));
     assert_eq!(text(&all[1], Known::KText), Some("keep me"));
     assert_eq!(class(&all[2]), Known::SEdit);
+    assert_index_consistent(&db);
 }
 
 #[test]
@@ -536,6 +683,7 @@ fn expiry_deletes_a_channels_history_18() {
         .query_row("SELECT count(*) FROM history", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 0);
+    assert_index_consistent(&db);
 }
 
 #[test]
@@ -553,6 +701,7 @@ fn destroy_deletes_a_channels_history_18() {
         .query_row("SELECT count(*) FROM history", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 0);
+    assert_index_consistent(&db);
 }
 
 /// Registers `name` with a password on `conn`, commits.
@@ -741,4 +890,5 @@ fn history_days_prunes_older_messages_18() {
     h.expect_ok(1, "(message :id 7 :channel \"lobby\" :text \"newer\")");
     db.sync(&mut h);
     assert_eq!(search(&mut h, &mut db, "()"), ["new", "newer"]);
+    assert_index_consistent(&db);
 }

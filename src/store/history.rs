@@ -8,10 +8,15 @@
 //! and sender as name keys, `clock`, the `id` as printed, the `text`, and
 //! the bytes the update was sent with. An index on (channel, clock) gives
 //! step 4's order; an FTS5 `trigram` index over `text` narrows string
-//! matches to the rows holding their literal runs before the exact test.
+//! matches to the rows holding the trigrams of their literal runs before
+//! the exact test. The writer keeps that index itself, row by row in the
+//! same transaction (no triggers: a trigger's statement savepoint makes
+//! FTS5 write out its pending terms at every row).
 
 use super::{StoreError, err};
-use crate::engine::{Change, MemberRecord, SearchDone, SearchJob, SearchKind, Snapshot};
+use crate::engine::{
+    Change, HistoryRecord, MemberRecord, SearchDone, SearchJob, SearchKind, Snapshot,
+};
 use crate::protocol::{NameKey, name_key};
 use crate::wake::Notify;
 use crate::wire::{self, Known, Object, Value};
@@ -64,6 +69,21 @@ pub(super) const MIGRATION: &str = "
         away INTEGER,
         PRIMARY KEY (profile, channel)
     );";
+
+/// Schema 3 -> 4: the trigram index keeps neither positions nor sizes
+/// (`detail=none`, `columnsize=0`: searches ask for each trigram as a
+/// term and test matches exactly), and the writer keeps it without
+/// triggers.
+pub(super) const MIGRATION_4: &str = "
+    DROP TRIGGER history_insert;
+    DROP TRIGGER history_delete;
+    DROP TRIGGER history_update;
+    DROP TABLE history_text;
+    CREATE VIRTUAL TABLE history_text USING fts5(
+        text, content = 'history', content_rowid = 'id', tokenize = 'trigram',
+        detail = none, columnsize = 0
+    );
+    INSERT INTO history_text (history_text) VALUES ('rebuild');";
 
 /// Records the queue holds at most while they wait for a commit.
 pub const QUEUE_RECORDS: usize = 200_000;
@@ -195,49 +215,62 @@ pub(super) fn apply_waiting(
         return Ok(());
     }
     let stored = clamp(universal_now());
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO history (id, channel, sender, uid, clock, stored, text, bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
     for change in &queue.items {
         match change {
-            Change::History(r) => {
-                insert.execute(params![
-                    clamp(r.row),
-                    &*name_key(&r.channel),
-                    &*name_key(&r.from),
-                    r.id,
-                    clamp(r.clock),
-                    stored,
-                    r.text,
-                    &r.bytes[..],
-                ])?;
-            }
+            Change::History(r) => insert(tx, r, stored)?,
             other => apply(tx, other)?,
         }
     }
     Ok(())
 }
 
+/// Stores one record and indexes its text (a row already stored, of the
+/// same number, is kept as it is).
+fn insert(tx: &Transaction<'_>, r: &HistoryRecord, stored: i64) -> rusqlite::Result<()> {
+    let added = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO history (id, channel, sender, uid, clock, stored, text, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            clamp(r.row),
+            &*name_key(&r.channel),
+            &*name_key(&r.from),
+            r.id,
+            clamp(r.clock),
+            stored,
+            r.text,
+            &r.bytes[..],
+        ])?;
+    if added == 1
+        && let Some(text) = &r.text
+    {
+        tx.prepare_cached("INSERT INTO history_text (rowid, text) VALUES (?1, ?2)")?
+            .execute(params![clamp(r.row), text])?;
+    }
+    Ok(())
+}
+
+/// Takes the rows `WHERE` selects (a condition on `history`, its
+/// parameters `args`) out of the trigram index, before they are deleted or
+/// lose their text.
+fn unindex(
+    tx: &Transaction<'_>,
+    condition: &str,
+    args: impl rusqlite::Params,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO history_text (history_text, rowid, text)
+         SELECT 'delete', id, text FROM history WHERE text IS NOT NULL AND ({condition})"
+    ))?
+    .execute(args)?;
+    Ok(())
+}
+
 /// One history or membership change.
 pub(super) fn apply(tx: &Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
     match change {
-        Change::History(r) => {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO history (id, channel, sender, uid, clock, stored, text, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                clamp(r.row),
-                &*name_key(&r.channel),
-                &*name_key(&r.from),
-                r.id,
-                clamp(r.clock),
-                clamp(universal_now()),
-                r.text,
-                &r.bytes[..],
-            ])?;
-        }
+        Change::History(r) => insert(tx, r, clamp(universal_now()))?,
         Change::Redact { channel, from, id } => redact(tx, channel, from, id)?,
         Change::Member(m) => {
             tx.prepare_cached(
@@ -296,6 +329,7 @@ fn redact(tx: &Transaction<'_>, channel: &str, from: &str, id: &str) -> rusqlite
         if wire::print_object(&kept, &mut out).is_err() {
             continue;
         }
+        unindex(tx, "id = ?1", params![row])?;
         tx.prepare_cached("UPDATE history SET text = NULL, bytes = ?2 WHERE id = ?1")?
             .execute(params![row, out])?;
     }
@@ -305,6 +339,7 @@ fn redact(tx: &Transaction<'_>, channel: &str, from: &str, id: &str) -> rusqlite
 /// §18 a channel expired or was destroyed: its history goes, and the
 /// memberships in it.
 pub(super) fn delete_channel(tx: &Transaction<'_>, key: &NameKey) -> rusqlite::Result<()> {
+    unindex(tx, "channel = ?1", params![&**key])?;
     tx.prepare_cached("DELETE FROM history WHERE channel = ?1")?
         .execute(params![&**key])?;
     tx.prepare_cached("DELETE FROM members WHERE channel = ?1")?
@@ -360,9 +395,10 @@ impl Retention {
         for _ in 0..PRUNE_CHUNKS {
             let mut step = || -> rusqlite::Result<usize> {
                 let tx = conn.transaction()?;
+                let oldest = "id IN (SELECT id FROM history ORDER BY id LIMIT ?1) AND stored < ?2";
+                unindex(&tx, oldest, params![PRUNE_CHUNK as i64, cutoff])?;
                 let n = tx.execute(
-                    "DELETE FROM history WHERE id IN
-                       (SELECT id FROM history ORDER BY id LIMIT ?1) AND stored < ?2",
+                    &format!("DELETE FROM history WHERE {oldest}"),
                     params![PRUNE_CHUNK as i64, cutoff],
                 )?;
                 tx.commit()?;
@@ -454,7 +490,15 @@ impl HistoryReader {
 
     /// §18 steps 2–6: rows of the channel in `clock` order, narrowed by
     /// the clock range, exact sender names and the trigram index, then
-    /// each tested exactly against the query.
+    /// each tested exactly against the query. With a text filter, the
+    /// first [`SCAN_FIRST`] rows in `clock` order are tested without the
+    /// index (a common string fills the page from them at once, where the
+    /// index would name most of the channel). For the rows after them:
+    /// when the trigram index, or the index of senders for a query of
+    /// exact senders, names at most [`INDEX_NAMES`] rows, the rows the
+    /// one naming fewer names, sorted; when both name more, the walk in
+    /// `clock` order goes on (the matches are then not rare enough for
+    /// an index to help).
     fn search(
         &mut self,
         channel: &str,
@@ -466,58 +510,129 @@ impl HistoryReader {
         if query.matches_nothing() || lo > hi || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut sql = String::from(
-            "SELECT bytes FROM history WHERE channel = ?1 AND clock >= ?2 AND clock <= ?3",
-        );
+        let mut page = Page {
+            query,
+            skip: offset,
+            limit,
+            found: Vec::new(),
+            last: None,
+        };
+        let senders: Option<Vec<String>> = query
+            .exact_senders()
+            .map(|s| s.iter().map(|n| String::from(name_key(n))).collect());
+        if senders.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let select = "SELECT bytes, clock, id, sender FROM history";
+        let range = "channel = ?1 AND clock >= ?2 AND clock <= ?3";
         let mut args = vec![
             Sql::Text(channel.to_owned()),
             Sql::Integer(clamp(lo)),
             Sql::Integer(clamp(hi)),
         ];
-        if let Some(senders) = query.exact_senders() {
-            if senders.is_empty() {
-                return Ok(Vec::new());
+        let Some(text) = query.text_filter() else {
+            let mut sql = format!("{select} WHERE {range}");
+            if let Some(senders) = &senders {
+                let list = placeholders(args.len() + 1, senders.len());
+                sql.push_str(&format!(" AND sender IN ({list})"));
+                args.extend(senders.iter().cloned().map(Sql::Text));
             }
-            sql.push_str(" AND sender IN (");
-            for (i, s) in senders.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                args.push(Sql::Text(name_key(s).into()));
-                sql.push_str(&format!("?{}", args.len()));
-            }
-            sql.push(')');
+            sql.push_str(" ORDER BY clock, id");
+            self.scan(&sql, args, None, &mut page)?;
+            return Ok(page.found);
+        };
+        let first = format!(
+            "{select} INDEXED BY history_clock WHERE {range} ORDER BY clock, id LIMIT {SCAN_FIRST}"
+        );
+        if !self.scan(&first, args.clone(), senders.as_deref(), &mut page)? {
+            return Ok(page.found);
         }
-        if let Some(text) = query.text_filter() {
+        let Some((clock, id)) = page.last else {
+            return Ok(page.found);
+        };
+        let by_text = self.count(
+            &format!("SELECT rowid FROM history_text WHERE history_text MATCH ?1 LIMIT {LIMIT}"),
+            vec![Sql::Text(text.clone())],
+        )?;
+        let by_sender = match &senders {
+            Some(senders) => self.count(
+                &format!(
+                    "SELECT 1 FROM history INDEXED BY history_message
+                       WHERE channel = ?1 AND sender IN ({}) LIMIT {LIMIT}",
+                    placeholders(2, senders.len())
+                ),
+                std::iter::once(channel.to_owned())
+                    .chain(senders.iter().cloned())
+                    .map(Sql::Text)
+                    .collect(),
+            )?,
+            None => usize::MAX,
+        };
+        args.extend([Sql::Integer(clock), Sql::Integer(id)]);
+        let after = "(clock > ?4 OR (clock = ?4 AND id > ?5))";
+        let rest = if by_text <= INDEX_NAMES && by_text <= by_sender {
             args.push(Sql::Text(text));
-            sql.push_str(&format!(
-                " AND id IN (SELECT rowid FROM history_text WHERE history_text MATCH ?{})",
-                args.len()
-            ));
-        }
-        sql.push_str(" ORDER BY clock, id");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+            // `+`: the rows by number from the index, not a walk of the
+            // channel probing each.
+            format!(
+                "{select} WHERE id IN (SELECT rowid FROM history_text WHERE history_text MATCH ?6)
+                   AND +channel = ?1 AND +clock >= ?2 AND +clock <= ?3 AND {after}
+                 ORDER BY clock, id"
+            )
+        } else if let Some(senders) = senders.as_ref().filter(|_| by_sender <= INDEX_NAMES) {
+            let list = placeholders(args.len() + 1, senders.len());
+            args.extend(senders.iter().cloned().map(Sql::Text));
+            format!(
+                "{select} INDEXED BY history_message WHERE channel = ?1 AND sender IN ({list})
+                   AND clock >= ?2 AND clock <= ?3 AND {after} ORDER BY clock, id"
+            )
+        } else {
+            format!(
+                "{select} INDEXED BY history_clock WHERE {range} AND {after} ORDER BY clock, id"
+            )
+        };
+        self.scan(&rest, args, senders.as_deref(), &mut page)?;
+        Ok(page.found)
+    }
+
+    /// How many rows `sql` (with a `LIMIT` of [`LIMIT`]) selects.
+    fn count(&mut self, sql: &str, args: Vec<Sql>) -> rusqlite::Result<usize> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM ({sql})"))?
+            .query_row(params_from_iter(args), |r| r.get(0))?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// Tests the rows `sql` selects (`bytes, clock, id, sender`) against
+    /// the page's query, in order, until the page is full; whether more
+    /// rows may follow (the page is not full and `sql` returned as many
+    /// rows as its `LIMIT` allowed).
+    fn scan(
+        &mut self,
+        sql: &str,
+        args: Vec<Sql>,
+        senders: Option<&[String]>,
+        page: &mut Page<'_>,
+    ) -> rusqlite::Result<bool> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params_from_iter(args))?;
-        let mut skipped = 0u64;
-        let mut found = Vec::new();
+        let mut seen = 0;
         while let Some(row) = rows.next()? {
+            seen += 1;
+            page.last = Some((row.get(1)?, row.get(2)?));
+            if let Some(senders) = senders {
+                let sender = row.get_ref(3)?.as_str()?;
+                if !senders.iter().any(|s| s == sender) {
+                    continue;
+                }
+            }
             let bytes = row.get_ref(0)?.as_blob()?;
-            let Ok(update) = wire::read_object(bytes) else {
-                continue;
-            };
-            if !query.matches(&update) {
-                continue;
-            }
-            if skipped < offset {
-                skipped += 1;
-                continue;
-            }
-            found.push(bytes.into());
-            if found.len() >= limit {
-                break;
+            if page.offer(bytes) {
+                return Ok(false);
             }
         }
-        Ok(found)
+        Ok(seen >= SCAN_FIRST)
     }
 
     /// §1 step 2 from the history: the latest rows of the window.
@@ -559,6 +674,53 @@ impl HistoryReader {
         }
         found.reverse();
         Ok(found)
+    }
+}
+
+/// Rows a text search tests in `clock` order before it asks the trigram
+/// index for the rest (§18 step 3).
+const SCAN_FIRST: usize = 4000;
+
+/// Most rows the trigram index may name for a text search to take them
+/// from it, sorted, rather than walk on in `clock` order (§18 step 3).
+const INDEX_NAMES: usize = 10_000;
+
+/// Rows counted at most to learn whether an index names few enough.
+const LIMIT: usize = INDEX_NAMES + 1;
+
+/// `?first, ?first+1, …`, `n` of them.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A search's page as it fills (§18 steps 5–6).
+struct Page<'q> {
+    query: &'q crate::engine::Query,
+    skip: u64,
+    limit: usize,
+    found: Vec<Box<[u8]>>,
+    /// The (clock, row) of the last row tested.
+    last: Option<(i64, i64)>,
+}
+
+impl Page<'_> {
+    /// Tests one stored update; whether the page is now full.
+    fn offer(&mut self, bytes: &[u8]) -> bool {
+        let Ok(update) = wire::read_object(bytes) else {
+            return false;
+        };
+        if !self.query.matches(&update) {
+            return false;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        self.found.push(bytes.into());
+        self.found.len() >= self.limit
     }
 }
 

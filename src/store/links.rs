@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Schema 3 -> 4.
+/// Schema 4 -> 5.
 pub(super) const MIGRATION: &str = "
     CREATE TABLE links (
         name TEXT PRIMARY KEY,

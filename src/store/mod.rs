@@ -71,7 +71,7 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Orders batches of changes: a reply held for ticket `t` may be sent once
 /// [`Store::committed`] is at least `t`.
@@ -345,7 +345,9 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 2 -> 3: the history of shirakumo §18 and the memberships of §1.
     history::MIGRATION,
-    // 3 -> 4: the shared payloads of shirakumo §12.
+    // 3 -> 4: the trigram index without positions, kept by the writer.
+    history::MIGRATION_4,
+    // 4 -> 5: the shared payloads of shirakumo §12.
     links::MIGRATION,
 ];
 

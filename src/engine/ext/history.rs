@@ -65,6 +65,9 @@ pub const MAX_SPECS: usize = 32;
 pub const MAX_SPEC_CHARS: usize = 256;
 /// Most fields one query may name.
 pub const MAX_QUERY_FIELDS: usize = 32;
+/// Most trigrams of one match spec that the full-text index is asked for
+/// (§18 step 3, narrowing only).
+pub const TEXT_FILTER_TRIGRAMS: usize = 16;
 
 /// §18 one stored update.
 #[derive(Clone, Debug, PartialEq)]
@@ -780,9 +783,12 @@ impl Query {
     }
 
     /// A full-text (FTS5 trigram) query whose matches are a superset of
-    /// the rows whose `text` matches: per spec, its literal runs of three
-    /// characters or more, all of them; the specs joined by `OR`. `None`
-    /// when a spec has no such run, so the index cannot narrow.
+    /// the rows whose `text` matches: per spec, trigrams of its literal
+    /// runs of three characters or more, all of them (the index keeps no
+    /// positions, so each trigram is a term of its own); the specs joined
+    /// by `OR`. At most [`TEXT_FILTER_TRIGRAMS`] trigrams per spec, spread
+    /// over its runs: fewer terms still narrow to a superset. `None` when a
+    /// spec has no such run, so the index cannot narrow.
     pub fn text_filter(&self) -> Option<String> {
         let (_, m) = self
             .fields
@@ -796,19 +802,26 @@ impl Query {
         }
         let mut alternatives = Vec::with_capacity(specs.len());
         for spec in specs {
-            let runs: Vec<String> = spec
-                .runs()
-                .into_iter()
-                .filter(|r| r.chars().count() >= 3)
-                .collect();
-            if runs.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let mut grams: Vec<String> = Vec::new();
+            for run in spec.runs() {
+                let chars: Vec<char> = run.chars().collect();
+                for w in chars.windows(3) {
+                    let gram: String = w.iter().collect();
+                    if seen.insert(gram.clone()) {
+                        grams.push(gram);
+                    }
+                }
+            }
+            if grams.is_empty() {
                 return None;
             }
-            let phrases: Vec<String> = runs
-                .iter()
-                .map(|r| format!("\"{}\"", r.replace('"', "\"\"")))
+            let n = grams.len();
+            let k = n.min(TEXT_FILTER_TRIGRAMS);
+            let terms: Vec<String> = (0..k)
+                .map(|i| format!("\"{}\"", grams[i * n / k].replace('"', "\"\"")))
                 .collect();
-            alternatives.push(format!("({})", phrases.join(" AND ")));
+            alternatives.push(format!("({})", terms.join(" AND ")));
         }
         Some(alternatives.join(" OR "))
     }
@@ -1144,7 +1157,7 @@ mod tests {
     }
 
     #[test]
-    fn text_filter_takes_literal_runs_of_three_or_more_18() {
+    fn text_filter_takes_trigrams_of_literal_runs_of_three_or_more_18() {
         let q = Query::compile(Some(&Value::List(vec![
             Value::sym(K::KText),
             Value::List(vec![Value::string("*hello*wor*"), Value::string("a\"bc_d")]),
@@ -1152,7 +1165,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             q.text_filter().as_deref(),
-            Some("(\"hello\" AND \"wor\") OR (\"a\"\"bc\")")
+            Some(
+                "(\"hel\" AND \"ell\" AND \"llo\" AND \"wor\") OR (\"a\"\"b\" AND \"\"\"bc\")"
+            )
         );
         let q = Query::compile(Some(&Value::List(vec![
             Value::sym(K::KText),
@@ -1160,6 +1175,19 @@ mod tests {
         ])))
         .unwrap();
         assert_eq!(q.text_filter(), None, "ab* has no run the index can use");
+        let long = "x".repeat(10) + &"abcdefghijklmnopqrstuvwxyz".repeat(4);
+        let q = Query::compile(Some(&Value::List(vec![
+            Value::sym(K::KText),
+            Value::List(vec![Value::string(long.as_str())]),
+        ])))
+        .unwrap();
+        let filter = q.text_filter().unwrap();
+        assert_eq!(
+            filter.matches(" AND ").count() + 1,
+            TEXT_FILTER_TRIGRAMS,
+            "a long run gives a bounded number of distinct trigrams: {filter}"
+        );
+        assert!(filter.starts_with("(\"xxx\""), "{filter}");
     }
 
     #[test]
