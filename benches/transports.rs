@@ -151,11 +151,18 @@ impl ServerProcess {
     }
 
     fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// A `kB` line of `/proc/PID/status`: `VmRSS:`, or its parts
+    /// `RssAnon:` (heap and other private memory) and `RssFile:` (the
+    /// binary's and libraries' pages as they are first used).
+    fn status_kib(&self, key: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .find_map(|l| l.strip_prefix(key))
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             })
             .unwrap_or(0)
@@ -358,6 +365,7 @@ fn memory(kind: Kind, cert: &Cert) -> f64 {
     let server = ServerProcess::start(cert);
     std::thread::sleep(Duration::from_millis(200));
     let before = server.rss_kib();
+    let anon_before = server.status_kib("RssAnon:");
     let n = idle_count();
     let began = Instant::now();
     let mut conns: Vec<Conn> = Vec::with_capacity(n);
@@ -388,9 +396,11 @@ fn memory(kind: Kind, cert: &Cert) -> f64 {
     drain_until_quiet(&mut conns);
     std::thread::sleep(Duration::from_millis(500));
     let after = server.rss_kib();
+    let anon_after = server.status_kib("RssAnon:");
+    let anon = anon_after.saturating_sub(anon_before) as f64 / n as f64;
     let per = (after.saturating_sub(before)) as f64 / n as f64;
     println!(
-        "{}: {n} idle connections in {:.1} s; RSS {before} KiB -> {after} KiB, {per:.2} KiB per connection",
+        "{}: {n} idle connections in {:.1} s; RSS {before} KiB -> {after} KiB, {per:.2} KiB per connection ({anon:.2} KiB of it anonymous memory, the rest pages of the binary and libraries)",
         kind.name(),
         began.elapsed().as_secs_f64()
     );

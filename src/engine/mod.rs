@@ -234,7 +234,26 @@ impl Outbox {
         self.confirms.clear();
         self.events.clear();
     }
+
+    /// Gives back the room a burst left behind: once the most sends a
+    /// turn held (`used`) is far below what `sends` has room for, it
+    /// shrinks to twice that (at least [`OUTBOX_KEEP`]), so one turn that
+    /// fanned out to every connection (the primary channel's joins of a
+    /// reconnect storm) does not pin its memory while the server idles.
+    /// Steady traffic keeps its room: nothing shrinks within a factor of 4.
+    pub fn shrink_after_turn(&mut self, used: usize) {
+        let want = used.saturating_mul(2).max(OUTBOX_KEEP);
+        if self.sends.capacity() > want.saturating_mul(2) {
+            self.sends.shrink_to(want);
+        }
+        if self.changes.capacity() > OUTBOX_KEEP {
+            self.changes.shrink_to(OUTBOX_KEEP);
+        }
+    }
 }
+
+/// Sends (and changes) an [`Outbox`] keeps room for after a quiet turn.
+pub const OUTBOX_KEEP: usize = 1024;
 
 /// A change in a connection's state that the net layer acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1049,4 +1068,34 @@ fn retain_known_fields(update: &mut Object, class: Known) {
         Symbol::Known(k) => fields.iter().any(|f| f.key == *k),
         Symbol::Other(_) => false,
     });
+}
+
+#[cfg(test)]
+mod outbox_tests {
+    use super::*;
+
+    fn turn(out: &mut Outbox, sends: usize) -> usize {
+        let bytes: Rc<[u8]> = Rc::from(&b"(message)\0"[..]);
+        out.sends.extend((0..sends).map(|i| (i, bytes.clone())));
+        let used = out.sends.len();
+        out.sends.clear();
+        out.shrink_after_turn(used);
+        out.sends.capacity()
+    }
+
+    #[test]
+    fn a_bursts_room_is_given_back_after_a_quiet_turn_but_steady_turns_keep_theirs() {
+        let mut out = Outbox::default();
+        let burst = turn(&mut out, 100_000);
+        assert!(burst >= 100_000, "the burst's own turn keeps its room");
+        let quiet = turn(&mut out, 0);
+        assert!(
+            quiet <= 2 * OUTBOX_KEEP,
+            "a quiet turn gives it back: {quiet}"
+        );
+        let first = turn(&mut out, 5000);
+        for _ in 0..10 {
+            assert_eq!(turn(&mut out, 5000), first, "steady fan-out never shrinks");
+        }
+    }
 }

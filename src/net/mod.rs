@@ -194,6 +194,9 @@ pub struct Server {
     conns: Slab<Conn>,
     engine: Engine,
     outbox: Outbox,
+    /// The most sends the outbox held this turn, for
+    /// [`Outbox::shrink_after_turn`].
+    turn_sends: usize,
     /// Close deadlines of closing connections (the engine keeps the
     /// protocol's timers).
     close_wheel: Wheel<ConnId>,
@@ -329,6 +332,7 @@ impl Server {
             conns: Slab::new(),
             engine,
             outbox: Outbox::default(),
+            turn_sends: 0,
             close_wheel: Wheel::new(CLOSE_WHEEL_SLOTS, 0),
             fired: Vec::new(),
             settings,
@@ -495,6 +499,8 @@ impl Server {
             self.resume_downloads();
             self.flush_dirty(now, tick);
             self.frame_cache.clear();
+            self.outbox
+                .shrink_after_turn(std::mem::take(&mut self.turn_sends));
             if let Some(m) = self.metrics.as_deref_mut() {
                 m.end_turn();
             }
@@ -586,6 +592,7 @@ impl Server {
     /// Acts on the engine's output: connection events, password jobs,
     /// sends (through the commit gate) and closes.
     fn apply_outbox(&mut self, tick: u64) {
+        self.turn_sends = self.turn_sends.max(self.outbox.sends.len());
         for job in self.outbox.jobs.drain(..) {
             self.hasher.submit(job);
         }
