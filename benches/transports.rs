@@ -11,7 +11,8 @@
 //! Each transport gets a fresh server. Bounded in connections and time;
 //! stops by itself. Needs about 10 100 file descriptors (`ulimit -n
 //! 20000`). Run: `cargo bench --bench transports`. `TRANSPORT_KINDS=plain,ws,tls`
-//! picks transports, `TRANSPORT_PHASES=memory,fanout` phases.
+//! picks transports, `TRANSPORT_PHASES=memory,fanout` phases,
+//! `TRANSPORT_SERVER=PATH` another server binary than this build's.
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -101,7 +102,11 @@ impl ServerProcess {
             free_port()
         ));
         let tls_port = free_port().to_string();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lichat-tcp-server"));
+        // `TRANSPORT_SERVER=path` runs another build, to compare two.
+        let mut cmd = Command::new(
+            std::env::var_os("TRANSPORT_SERVER")
+                .unwrap_or_else(|| env!("CARGO_BIN_EXE_lichat-tcp-server").into()),
+        );
         cmd.args(["--port", "0", "--hostname", "127.0.0.1", "--name", "Bench"])
             .args(["--connection-limit", "20000"])
             .args(["--max-connections-per-ip", "0", "--ws-port", "0"])

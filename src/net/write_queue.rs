@@ -8,13 +8,17 @@ use std::rc::Rc;
 
 /// Buffers handed to one `writev`.
 const MAX_IOV: usize = 64;
-/// A queue that held more buffers than this is given back when empty.
-const KEEP: usize = 16;
 
-/// Buffers waiting to be written to one socket.
+/// Buffers waiting to be written to one socket. The first is kept inline,
+/// so a connection whose writes keep up (the usual case: each delivery is
+/// written in the turn it is queued) never allocates for its queue and an
+/// idle one holds no heap memory for it; only a backlog uses `rest`, which
+/// is given back once it empties.
 #[derive(Debug, Default)]
 pub(crate) struct WriteQueue {
-    bufs: VecDeque<Rc<[u8]>>,
+    front: Option<Rc<[u8]>>,
+    /// What waits behind `front`; empty while `front` is `None`.
+    rest: VecDeque<Rc<[u8]>>,
     /// Bytes of the front buffer already written.
     offset: usize,
     /// Bytes queued and not yet written.
@@ -25,12 +29,16 @@ impl WriteQueue {
     /// Queues a buffer behind the others.
     pub fn push(&mut self, bytes: Rc<[u8]>) {
         self.pending += bytes.len();
-        self.bufs.push_back(bytes);
+        if self.front.is_none() {
+            self.front = Some(bytes);
+        } else {
+            self.rest.push_back(bytes);
+        }
     }
 
     /// True when everything queued is written.
     pub fn is_empty(&self) -> bool {
-        self.bufs.is_empty()
+        self.front.is_none()
     }
 
     /// Bytes queued and not yet written.
@@ -41,27 +49,27 @@ impl WriteQueue {
     /// What waits beyond the buffer being written: its bytes, and the
     /// number of buffers.
     pub fn waiting(&self) -> (usize, usize) {
-        let head = self.bufs.front().map_or(0, |b| b.len() - self.offset);
-        (self.pending - head, self.bufs.len().saturating_sub(1))
+        let head = self.front.as_ref().map_or(0, |b| b.len() - self.offset);
+        (self.pending - head, self.rest.len())
     }
 
     /// Writes what the socket takes, with as few calls as it can: until
     /// everything is written (`Ok(true)`) or the socket would block
     /// (`Ok(false)`). A write of 0 bytes is an error.
     pub fn write_to(&mut self, socket: &mut impl Write) -> io::Result<bool> {
-        while !self.bufs.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (i, buf) in self.bufs.iter().take(MAX_IOV).enumerate() {
-                let start = if i == 0 { self.offset } else { 0 };
-                slices[i] = IoSlice::new(&buf[start..]);
-                count = i + 1;
-            }
+        while let Some(front) = &self.front {
             // One buffer goes out with `send`, which skips the iovec import
             // and file-position lock that `writev` costs on every call.
-            let written = if count == 1 {
-                socket.write(&slices[0])
+            let written = if self.rest.is_empty() {
+                socket.write(&front[self.offset..])
             } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                slices[0] = IoSlice::new(&front[self.offset..]);
+                let mut count = 1;
+                for buf in self.rest.iter().take(MAX_IOV - 1) {
+                    slices[count] = IoSlice::new(buf);
+                    count += 1;
+                }
                 socket.write_vectored(&slices[..count])
             };
             match written {
@@ -72,8 +80,8 @@ impl WriteQueue {
                 Err(e) => return Err(e),
             }
         }
-        if self.bufs.capacity() > KEEP {
-            self.bufs = VecDeque::new();
+        if self.rest.capacity() > 0 {
+            self.rest = VecDeque::new();
         }
         Ok(true)
     }
@@ -82,13 +90,13 @@ impl WriteQueue {
     fn consume(&mut self, mut n: usize) {
         self.pending -= n;
         while n > 0 {
-            let Some(front) = self.bufs.front() else {
+            let Some(front) = &self.front else {
                 break;
             };
             let rest = front.len() - self.offset;
             if n >= rest {
                 n -= rest;
-                self.bufs.pop_front();
+                self.front = self.rest.pop_front();
                 self.offset = 0;
             } else {
                 self.offset += n;
@@ -100,6 +108,13 @@ impl WriteQueue {
     /// Drops everything queued and gives the memory back.
     pub fn clear(&mut self) {
         *self = WriteQueue::default();
+    }
+
+    /// True when the queue holds heap memory of its own (beyond the
+    /// shared buffers): only while a backlog waits.
+    #[cfg(test)]
+    fn allocated(&self) -> bool {
+        self.rest.capacity() > 0
     }
 }
 
@@ -184,6 +199,35 @@ mod tests {
         assert!(q.write_to(&mut s).unwrap());
         assert_eq!(s.got.len(), 1280);
         assert_eq!(s.calls, 2, "64 buffers a call");
+    }
+
+    #[test]
+    fn a_queue_that_keeps_up_never_allocates_and_a_backlog_gives_its_room_back() {
+        let mut q = WriteQueue::default();
+        let mut s = Socket {
+            got: Vec::new(),
+            per_call: usize::MAX,
+            room: usize::MAX,
+            calls: 0,
+        };
+        for _ in 0..100 {
+            q.push(buf("one delivery\0"));
+            assert!(!q.allocated(), "one buffer waits inline");
+            assert!(q.write_to(&mut s).unwrap());
+        }
+        s.room = 20;
+        for _ in 0..10 {
+            q.push(buf("a backlog\0"));
+        }
+        assert!(!q.write_to(&mut s).unwrap());
+        assert!(q.allocated(), "a backlog waits behind the first buffer");
+        s.room = usize::MAX;
+        assert!(q.write_to(&mut s).unwrap());
+        assert!(
+            q.is_empty() && !q.allocated(),
+            "written, the room goes back"
+        );
+        assert_eq!(s.got.len(), 100 * 13 + 10 * 10);
     }
 
     #[test]
