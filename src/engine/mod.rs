@@ -246,13 +246,11 @@ impl Outbox {
         if self.sends.capacity() > want.saturating_mul(2) {
             self.sends.shrink_to(want);
         }
-        if self.changes.capacity() > OUTBOX_KEEP {
-            self.changes.shrink_to(OUTBOX_KEEP);
-        }
     }
 }
 
-/// Sends (and changes) an [`Outbox`] keeps room for after a quiet turn.
+/// Sends an [`Outbox`] keeps room for after a quiet turn (its other
+/// lists stay short, and `changes` goes to the store whole each turn).
 pub const OUTBOX_KEEP: usize = 1024;
 
 /// A change in a connection's state that the net layer acts on.
